@@ -1,0 +1,291 @@
+// The admission decision, pure: (endpoint, request, the app's view, time) in,
+// allow / deny with a reason / a JSON patch / warnings / a side effect out.
+import fjp from 'fast-json-patch';
+import type { Operation as JsonPatchOp } from 'fast-json-patch';
+import { type AppView, appNameOf, colourOfDeployment } from '../app.ts';
+import { readyToServe } from '../availability.ts';
+import type { Deployment, Scale, Service } from '../k8s-types.ts';
+import { annotationsOf, labelsOf } from '../k8s-types.ts';
+import {
+  APP_LABEL,
+  COLOURS,
+  FORCE_SWITCH_ANNOTATION,
+  isColour,
+  LAST_REDIRECT_ANNOTATION,
+  otherColour,
+  ROLE_ANNOTATION,
+  SLOT_LABEL_ANNOTATION,
+} from '../labels.ts';
+import { type RedirectEffect, redirectInFlight } from '../redirect.ts';
+import { canonicalJson, describeChange, sameTemplate, templateHash } from '../template.ts';
+import type { AdmissionRequest } from './review.ts';
+
+export type Endpoint = 'mutate' | 'validate';
+
+export type Decision =
+  | {
+      allowed: true;
+      outcome: 'allowed' | 'redirected' | 'not-enrolled';
+      warnings: string[];
+      patch?: JsonPatchOp[];
+      effect?: RedirectEffect;
+    }
+  | { allowed: false; outcome: 'denied'; code: number; reason: string; message: string; warnings: string[] }
+  /** Not an AdmissionReview this webhook handles: answered with HTTP 400. */
+  | { allowed: false; outcome: 'invalid'; message: string };
+
+/** Users whose deletes are part of removing a namespace or an owner: never refused. */
+const CLEANUP_USERS = new Set([
+  'system:serviceaccount:kube-system:namespace-controller',
+  'system:serviceaccount:kube-system:generic-garbage-collector',
+]);
+
+const allow = (warnings: string[] = []): Decision => ({ allowed: true, outcome: 'allowed', warnings });
+const notEnrolled = (): Decision => ({ allowed: true, outcome: 'not-enrolled', warnings: [] });
+const deny = (message: string, code = 403, reason = 'Forbidden', warnings: string[] = []): Decision => ({
+  allowed: false,
+  outcome: 'denied',
+  code,
+  reason,
+  message,
+  warnings,
+});
+const invalid = (message: string): Decision => ({ allowed: false, outcome: 'invalid', message });
+
+/** `-n NS` for commands in messages, left out for the default namespace. */
+function nsFlag(ns: string): string {
+  return ns === 'default' ? '' : ` -n ${ns}`;
+}
+
+/** What kind of object the request is about, or why it is not one of ours. */
+export function requestTarget(
+  req: AdmissionRequest,
+): { type: 'deployment' | 'scale' | 'service' } | { type: 'invalid'; message: string } {
+  const { kind, resource } = req;
+  const sub = req.subResource ?? '';
+  if (resource.group === 'apps' && resource.resource === 'deployments' && sub === '' && kind.kind === 'Deployment')
+    return { type: 'deployment' };
+  if (resource.group === 'apps' && resource.resource === 'deployments' && sub === 'scale' && kind.kind === 'Scale')
+    return { type: 'scale' };
+  if (resource.group === '' && resource.resource === 'services' && sub === '' && kind.kind === 'Service') return { type: 'service' };
+  const what = `${resource.group || 'core'}/${resource.resource}${sub ? `/${sub}` : ''} (${kind.kind})`;
+  return { type: 'invalid', message: `this webhook handles deployments, deployments/scale and services, not ${what}` };
+}
+
+/** The app a request belongs to: from the object's labels (the old object's for DELETE). */
+export function requestApp(req: AdmissionRequest): string | undefined {
+  return appNameOf(req.object as Deployment | undefined) ?? appNameOf(req.oldObject as Deployment | undefined);
+}
+
+/**
+ * @param view the app's objects as cached, or undefined when the request is for no enrolled app.
+ *   For the scale subresource, the adapter resolves the app from the Deployment named in the request.
+ */
+export function decide(endpoint: Endpoint, req: AdmissionRequest, view: AppView | undefined, now: Date): Decision {
+  const target = requestTarget(req);
+  if (target.type === 'invalid') return invalid(target.message);
+  if (req.operation === 'CONNECT') return invalid('CONNECT requests are not handled');
+  if (!view) return notEnrolled();
+  switch (target.type) {
+    case 'deployment':
+      return decideDeployment(endpoint, req, view);
+    case 'scale':
+      return decideScale(req, view);
+    case 'service':
+      return endpoint === 'validate' ? decideService(req, view, now) : allow();
+  }
+}
+
+// ---- Deployments -----------------------------------------------------------
+
+function selectorOf(d: Deployment): string {
+  return canonicalJson(d.spec?.selector ?? null);
+}
+
+/** Changes never allowed on an enrolled Deployment, whatever its colour. */
+function deploymentInvariant(oldD: Deployment, newD: Deployment, view: AppView): string | undefined {
+  const name = newD.metadata.name;
+  if (selectorOf(oldD) !== selectorOf(newD))
+    return `the selector of Deployment ${name} cannot change: the ReplicaSets it owns would be orphaned and their pods left running outside the app`;
+  for (const key of [view.slotKey, APP_LABEL]) {
+    const before = oldD.spec?.template?.metadata?.labels?.[key];
+    const after = newD.spec?.template?.metadata?.labels?.[key];
+    if (before !== after)
+      return `the ${key} label of Deployment ${name}'s pod template cannot change (${before ?? '<none>'} -> ${after ?? '<none>'}): it would mix colours or orphan pods; each colour keeps its own Deployment`;
+  }
+  return undefined;
+}
+
+function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppView): Decision {
+  const ns = view.namespace;
+  if (req.operation === 'DELETE') {
+    if (endpoint === 'mutate') return allow();
+    const oldD = req.oldObject as Deployment;
+    if (CLEANUP_USERS.has(req.userInfo.username ?? '')) return allow();
+    if (!isLiveDeployment(oldD, view)) return allow();
+    return deny(
+      `Deployment ${oldD.metadata.name} is the live colour (${view.live}) of app ${view.app}: Service ${view.active?.metadata.name} sends traffic to it. ` +
+        `Switch first with 'kubectl bg switch ${view.app}${nsFlag(ns)}', then delete it; to remove the whole app, delete Service ${view.active?.metadata.name} first`,
+    );
+  }
+  if (req.operation === 'CREATE') {
+    const d = req.object as Deployment;
+    const c = colourOfDeployment(d, view.slotKey);
+    if (!c) return allow([`Deployment ${d.metadata.name} has no ${view.slotKey}=blue|green label in its pod template; it is not part of a colour`]);
+    const existing = view.deployments[c];
+    if (existing && existing.metadata.name !== d.metadata.name)
+      return deny(`app ${view.app} already has a ${c} Deployment (${existing.metadata.name}); each colour has exactly one`, 409, 'AlreadyExists');
+    return allow();
+  }
+  // UPDATE
+  const oldD = req.oldObject as Deployment;
+  const newD = req.object as Deployment;
+  const broken = deploymentInvariant(oldD, newD, view);
+  if (broken) return deny(broken, 422, 'Invalid');
+  if (!isLiveDeployment(oldD, view)) return allow(view.problems.length && !view.live ? view.problems.slice(0, 1) : []);
+
+  const name = newD.metadata.name ?? '';
+  const replicas = newD.spec?.replicas ?? 1;
+  if (replicas === 0 && (oldD.spec?.replicas ?? 1) !== 0) return denyScaleToZero(view, name);
+  if (sameTemplate(oldD.spec?.template, newD.spec?.template, view.slotKey, { ignoreRestart: true })) return allow();
+
+  // A pod template change to the live colour.
+  const redirectedBefore = annotationsOf(oldD)[LAST_REDIRECT_ANNOTATION];
+  if (annotationsOf(newD)[LAST_REDIRECT_ANNOTATION] !== redirectedBefore)
+    return deny(
+      `app ${view.app} switched to ${view.live} while a change was being redirected to ${name}; nothing was changed. Run your command again`,
+      409,
+      'Conflict',
+    );
+  if (endpoint === 'validate')
+    return deny(
+      `the pod template of ${name}, the live colour of app ${view.app}, cannot change in place; ` +
+        `change it and kube-bluegreen redirects the change to the idle colour, then run 'kubectl bg switch ${view.app}${nsFlag(ns)}'`,
+    );
+  const idleColour = otherColour(view.live!);
+  const idle = view.deployments[idleColour];
+  if (!idle?.metadata.name)
+    return deny(
+      `app ${view.app} has no ${idleColour} Deployment to take this change, and the live colour ${name} must not change in place; ` +
+        `create it with 'kubectl bg init ${view.app}${nsFlag(ns)} --from deployment/${name}'`,
+      409,
+      'Conflict',
+    );
+  if (view.problems.length) return deny(`app ${view.app} is in an ambiguous state: ${view.problems[0]}`, 409, 'Conflict');
+
+  const reverted = structuredClone(newD);
+  reverted.spec!.template = structuredClone(oldD.spec?.template);
+  const patch = fjp.compare(newD, reverted);
+  const template = structuredClone(newD.spec!.template!);
+  template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [view.slotKey]: idleColour } };
+  const summary = describeChange(oldD.spec?.template, newD.spec?.template, view.slotKey);
+  const warnings = [
+    `${summary} redirected to ${idle.metadata.name} (idle); run 'kubectl bg switch ${view.app}${nsFlag(ns)}' when it is ready`,
+  ];
+  const idleHash = templateHash(idle.spec?.template, view.slotKey);
+  const newHash = templateHash(template, view.slotKey);
+  if (idleHash !== newHash && idleHash !== templateHash(oldD.spec?.template, view.slotKey) && (idle.spec?.replicas ?? 0) > 0)
+    warnings.push(`${idle.metadata.name} was running another version; this change replaces it`);
+  return {
+    allowed: true,
+    outcome: 'redirected',
+    warnings,
+    patch,
+    effect: {
+      kind: 'redirect',
+      namespace: ns,
+      app: view.app,
+      slotKey: view.slotKey,
+      activeService: view.active?.metadata.name ?? '',
+      live: { name, colour: view.live! },
+      idle: { name: idle.metadata.name, colour: idleColour },
+      template,
+      templateHash: newHash,
+      minReplicas: replicas,
+      summary,
+      requestUid: req.uid,
+      user: req.userInfo,
+    },
+  };
+}
+
+function isLiveDeployment(d: Deployment, view: AppView): boolean {
+  if (!view.live) return false;
+  const c = colourOfDeployment(d, view.slotKey);
+  return c === view.live && view.deployments[c]?.metadata.name === d.metadata.name;
+}
+
+function denyScaleToZero(view: AppView, name: string): Decision {
+  const ns = nsFlag(view.namespace);
+  return deny(
+    `Deployment ${name} is the live colour (${view.live}) of app ${view.app}; scaling it to 0 would take the app down. ` +
+      `Switch to ${view.idle} first with 'kubectl bg switch ${view.app}${ns}' (the old colour is scaled down after the delay), or scale to at least 1`,
+  );
+}
+
+// ---- deployments/scale ------------------------------------------------------
+
+function decideScale(req: AdmissionRequest, view: AppView): Decision {
+  if (req.operation !== 'UPDATE') return allow();
+  const live = view.live && view.deployments[view.live];
+  if (!live || live.metadata.name !== req.name) return allow();
+  const replicas = (req.object as Scale).spec?.replicas ?? 0;
+  const before = (req.oldObject as Scale).spec?.replicas;
+  if (replicas === 0 && before !== 0) return denyScaleToZero(view, req.name ?? '');
+  return allow();
+}
+
+// ---- Services ---------------------------------------------------------------
+
+function decideService(req: AdmissionRequest, view: AppView, now: Date): Decision {
+  if (req.operation === 'DELETE') return allow();
+  const svc = req.object as Service;
+  const oldSvc = req.operation === 'UPDATE' ? (req.oldObject as Service) : undefined;
+  const slotKey = annotationsOf(svc)[SLOT_LABEL_ANNOTATION] ?? view.slotKey;
+  const selector = svc.spec?.selector ?? {};
+  const before = oldSvc?.spec?.selector ?? {};
+  const enrolling = oldSvc !== undefined && labelsOf(oldSvc)[APP_LABEL] === undefined;
+  if (oldSvc && !enrolling && canonicalJson(before) === canonicalJson(selector)) return allow();
+  const name = svc.metadata.name;
+  const role = annotationsOf(svc)[ROLE_ANNOTATION];
+  const ns = nsFlag(view.namespace);
+
+  const colour = selector[slotKey];
+  if (colour === undefined)
+    return deny(
+      `Service ${name} must keep ${slotKey} in its selector: without it the Service sends traffic to both colours of app ${view.app}. ` +
+        `Use 'kubectl bg switch ${view.app}${ns}' to change colours`,
+      422,
+      'Invalid',
+    );
+  if (!isColour(colour))
+    return deny(`Service ${name} selects ${slotKey}=${colour}, a colour that does not exist; app ${view.app} has ${COLOURS.join(' and ')}`, 422, 'Invalid');
+  const target = view.deployments[colour];
+  if (!target)
+    return deny(
+      `Service ${name} selects ${slotKey}=${colour}, but app ${view.app} has no ${colour} Deployment; ` +
+        `create it with 'kubectl bg init ${view.app}${ns} --from deployment/<name>'`,
+      422,
+      'Invalid',
+    );
+  const isActive = role === 'active' || (role !== 'preview' && (view.active === undefined || view.active.metadata.name === name));
+  if (!isActive || before[slotKey] === colour) return allow();
+
+  // The active Service is about to send traffic to `colour`.
+  const override = annotationsOf(svc)[FORCE_SWITCH_ANNOTATION] === colour;
+  const current = before[slotKey];
+  const currentD = isColour(current) ? view.deployments[current] : undefined;
+  const required = currentD?.spec?.replicas ?? target.spec?.replicas ?? 1;
+  const ready = readyToServe(target, required);
+  const inFlight = redirectInFlight(view, svc, colour, now);
+  const why = inFlight ?? (ready.ok ? undefined : ready.reason);
+  if (!why) return allow();
+  if (override)
+    return allow([`switched Service ${name} to ${colour} by explicit override (${FORCE_SWITCH_ANNOTATION}=${colour}) although ${why}`]);
+  return deny(
+    `Service ${name} cannot send app ${view.app}'s traffic to ${colour} yet: ${why}. ` +
+      `Wait with 'kubectl bg status ${view.app}${ns} --watch', then 'kubectl bg switch ${view.app}${ns}'; ` +
+      `to override, 'kubectl bg switch ${view.app}${ns} --force' (or set annotation ${FORCE_SWITCH_ANNOTATION}=${colour} in the same patch)`,
+  );
+}
+

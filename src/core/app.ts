@@ -1,0 +1,139 @@
+// Resolves the objects of one app (its Deployments and Services, as read from
+// the cluster) into the view every decision works from: the slot label key,
+// the active and preview Services, the live colour and one Deployment per colour.
+import type { Deployment, Service } from './k8s-types.ts';
+import { annotationsOf, labelsOf } from './k8s-types.ts';
+import {
+  APP_LABEL,
+  type Colour,
+  DEFAULT_SLOT_LABEL,
+  isColour,
+  otherColour,
+  ROLE_ANNOTATION,
+  SLOT_LABEL_ANNOTATION,
+} from './labels.ts';
+
+export interface AppObjects {
+  namespace: string;
+  app: string;
+  deployments: readonly Deployment[];
+  services: readonly Service[];
+}
+
+export interface AppView {
+  namespace: string;
+  app: string;
+  slotKey: string;
+  /** The Service carrying users' traffic, if it can be told. */
+  active?: Service;
+  previews: Service[];
+  /** The colour the active Service selects; undefined when there is no active Service or it names no valid colour. */
+  live?: Colour;
+  idle?: Colour;
+  deployments: Partial<Record<Colour, Deployment>>;
+  /** Things that make the app's state ambiguous; each a sentence a person can act on. */
+  problems: string[];
+}
+
+export function appNameOf(o: { metadata?: { labels?: Record<string, string> } } | undefined): string | undefined {
+  const v = labelsOf(o)[APP_LABEL];
+  return v ? v : undefined;
+}
+
+/** The colour a Deployment runs: its pod template's slot label (the selector must agree; the policy checks that). */
+export function colourOfDeployment(d: Deployment, slotKey: string): Colour | undefined {
+  const v = d.spec?.template?.metadata?.labels?.[slotKey];
+  return isColour(v) ? v : undefined;
+}
+
+export function serviceRole(s: Service): 'active' | 'preview' | undefined {
+  const r = annotationsOf(s)[ROLE_ANNOTATION];
+  return r === 'active' || r === 'preview' ? r : undefined;
+}
+
+export function slotKeyOf(objs: Pick<AppObjects, 'deployments' | 'services'>, active?: Service): string {
+  const fromActive = active && annotationsOf(active)[SLOT_LABEL_ANNOTATION];
+  if (fromActive) return fromActive;
+  for (const s of objs.services) {
+    const v = annotationsOf(s)[SLOT_LABEL_ANNOTATION];
+    if (v) return v;
+  }
+  for (const d of objs.deployments) {
+    const v = annotationsOf(d)[SLOT_LABEL_ANNOTATION];
+    if (v) return v;
+  }
+  return DEFAULT_SLOT_LABEL;
+}
+
+function pickActive(app: string, services: readonly Service[], problems: string[]): Service | undefined {
+  const marked = services.filter((s) => serviceRole(s) === 'active');
+  if (marked.length === 1) return marked[0];
+  if (marked.length > 1) {
+    problems.push(
+      `app ${app} has ${marked.length} Services annotated ${ROLE_ANNOTATION}=active (${names(marked)}); keep the annotation on one`,
+    );
+    return undefined;
+  }
+  const unmarked = services.filter((s) => serviceRole(s) === undefined);
+  if (unmarked.length === 1) return unmarked[0];
+  if (unmarked.length > 1) {
+    problems.push(
+      `app ${app} has ${unmarked.length} Services (${names(unmarked)}) and none is annotated ${ROLE_ANNOTATION}=active; ` +
+        `run 'kubectl annotate service ${unmarked[0]!.metadata.name} ${ROLE_ANNOTATION}=active'`,
+    );
+  }
+  return undefined;
+}
+
+function names(objs: readonly { metadata: { name?: string } }[]): string {
+  return objs.map((o) => o.metadata.name).join(', ');
+}
+
+export function resolveApp(objs: AppObjects): AppView {
+  const problems: string[] = [];
+  const services = objs.services.filter((s) => !s.metadata.deletionTimestamp);
+  const active = pickActive(objs.app, services, problems);
+  const slotKey = slotKeyOf(objs, active);
+  const previews = services.filter((s) => s !== active && serviceRole(s) === 'preview');
+
+  const deployments: Partial<Record<Colour, Deployment>> = {};
+  for (const d of objs.deployments) {
+    if (d.metadata.deletionTimestamp) continue;
+    const c = colourOfDeployment(d, slotKey);
+    if (!c) {
+      problems.push(
+        `Deployment ${d.metadata.name} of app ${objs.app} has no ${slotKey}=blue|green label in its pod template`,
+      );
+      continue;
+    }
+    const seen = deployments[c];
+    if (seen) {
+      problems.push(
+        `app ${objs.app} has two ${c} Deployments (${seen.metadata.name}, ${d.metadata.name}); keep one per colour`,
+      );
+      continue;
+    }
+    deployments[c] = d;
+  }
+
+  let live: Colour | undefined;
+  if (active) {
+    const v = active.spec?.selector?.[slotKey];
+    if (isColour(v)) live = v;
+    else
+      problems.push(
+        `Service ${active.metadata.name} selects ${v === undefined ? `no ${slotKey} label` : `${slotKey}=${v}`}; it should select ${slotKey}=blue or ${slotKey}=green`,
+      );
+  }
+  const view: AppView = { namespace: objs.namespace, app: objs.app, slotKey, previews, deployments, problems };
+  if (active) view.active = active;
+  if (live) {
+    view.live = live;
+    view.idle = otherColour(live);
+  }
+  return view;
+}
+
+export function deploymentName(d: Deployment | undefined): string {
+  return d?.metadata.name ?? '<none>';
+}

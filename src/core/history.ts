@@ -1,0 +1,56 @@
+// The switch history, kept as JSON in an annotation on the active Service
+// (the cluster is the only store).
+import type { Colour } from './labels.ts';
+import { isColour } from './labels.ts';
+
+export interface SwitchRecord {
+  kind: 'switch' | 'rollback';
+  from: Colour;
+  to: Colour;
+  /** RFC 3339 time of the switch. */
+  at: string;
+  /** Who ran it, when known. */
+  by?: string;
+  /** Images of the colour switched to. */
+  images?: string[];
+  /** Fingerprints (see templateHash) of both colours' templates at the switch. */
+  fromTemplate?: string;
+  toTemplate?: string;
+  forced?: boolean;
+}
+
+export const HISTORY_LIMIT = 20;
+
+export interface ParsedHistory {
+  records: SwitchRecord[];
+  /** Set when the annotation exists but cannot be read; records is then empty. */
+  error?: string;
+}
+
+export function parseHistory(annotation: string | undefined): ParsedHistory {
+  if (!annotation) return { records: [] };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(annotation);
+  } catch {
+    return { records: [], error: 'the history annotation is not valid JSON' };
+  }
+  if (!Array.isArray(raw)) return { records: [], error: 'the history annotation is not a JSON array' };
+  const records: SwitchRecord[] = [];
+  for (const r of raw) {
+    if (r && typeof r === 'object' && isColour((r as SwitchRecord).from) && isColour((r as SwitchRecord).to) && typeof (r as SwitchRecord).at === 'string') {
+      const rec = r as SwitchRecord;
+      records.push({ ...rec, kind: rec.kind === 'rollback' ? 'rollback' : 'switch' });
+    }
+  }
+  return { records };
+}
+
+/** The annotation value with `rec` appended, keeping the newest HISTORY_LIMIT records. */
+export function appendHistory(records: readonly SwitchRecord[], rec: SwitchRecord, limit = HISTORY_LIMIT): string {
+  return JSON.stringify([...records, rec].slice(-limit));
+}
+
+export function lastSwitch(records: readonly SwitchRecord[]): SwitchRecord | undefined {
+  return records[records.length - 1];
+}

@@ -1,0 +1,48 @@
+// The enrolment contract: every label and annotation kube-bluegreen reads or writes.
+// See README "Labels and annotations".
+
+/** Label on every object of an app: its name. Webhook configurations select on it. */
+export const APP_LABEL = 'bluegreen.io/app';
+/** Annotation naming the slot label key (default `slot`); read from the active Service, then the Deployments. */
+export const SLOT_LABEL_ANNOTATION = 'bluegreen.io/slot-label';
+/** Annotation on a Service: `active` (carries traffic) or `preview` (follows the idle colour). */
+export const ROLE_ANNOTATION = 'bluegreen.io/role';
+/** Label on each Deployment: "true" on the live colour, "false" on the idle one. Kept by every switch; the cluster policy reads it. */
+export const LIVE_LABEL = 'bluegreen.io/live';
+/** Annotation on the active Service: the switch history, a JSON array (newest last). */
+export const HISTORY_ANNOTATION = 'bluegreen.io/history';
+/** Annotation on the active Service: how long the old colour stays warm after a switch (e.g. `10m`, `0s`). */
+export const SCALE_DOWN_DELAY_ANNOTATION = 'bluegreen.io/scale-down-delay';
+/** Annotation on the active Service: when the old colour is due to be scaled down (RFC 3339), set by a switch. */
+export const SCALE_DOWN_AT_ANNOTATION = 'bluegreen.io/scale-down-at';
+/** Annotation on the active Service: the explicit override. A selector change to colour X is admitted although X is not fully available when this annotation equals X. */
+export const FORCE_SWITCH_ANNOTATION = 'bluegreen.io/force-switch-to';
+
+/**
+ * Annotation on the active Service, written by the webhook just before it redirects a change to the
+ * idle colour: {"to": colour, "template": fingerprint, "at": time}. A switch to that colour is refused
+ * while the record is fresh and the colour does not run that template yet, so a switch and a redirect
+ * can never cross (both go through this Service's resourceVersion).
+ */
+export const REDIRECT_IN_FLIGHT_ANNOTATION = 'bluegreen.io/redirect-in-flight';
+/** How long an in-flight record holds a switch back (longer than the webhook's timeout). */
+export const REDIRECT_IN_FLIGHT_SECONDS = 30;
+/** Annotation the webhook sets on the idle Deployment it changed: which request redirected what, from where. */
+export const LAST_REDIRECT_ANNOTATION = 'bluegreen.io/last-redirect';
+
+export const DEFAULT_SLOT_LABEL = 'slot';
+export const DEFAULT_SCALE_DOWN_DELAY_SECONDS = 600;
+
+/** Annotation `kubectl rollout restart` sets on the pod template. */
+export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
+
+export const COLOURS = ['blue', 'green'] as const;
+export type Colour = (typeof COLOURS)[number];
+
+export function isColour(v: unknown): v is Colour {
+  return v === 'blue' || v === 'green';
+}
+
+export function otherColour(c: Colour): Colour {
+  return c === 'blue' ? 'green' : 'blue';
+}

@@ -1,0 +1,89 @@
+// The redirect of a live-colour change to the idle colour: the patches it
+// makes, computed from fresh objects so a retry after a conflict is the same
+// pure computation on newer input.
+import type { Operation } from 'fast-json-patch';
+import type { AppView } from './app.ts';
+import type { Deployment, PodTemplateSpec, Service, UserInfo } from './k8s-types.ts';
+import { annotationsOf } from './k8s-types.ts';
+import {
+  type Colour,
+  LAST_REDIRECT_ANNOTATION,
+  REDIRECT_IN_FLIGHT_ANNOTATION,
+  REDIRECT_IN_FLIGHT_SECONDS,
+} from './labels.ts';
+import { templateHash } from './template.ts';
+
+export interface RedirectEffect {
+  kind: 'redirect';
+  namespace: string;
+  app: string;
+  slotKey: string;
+  activeService: string;
+  live: { name: string; colour: Colour };
+  idle: { name: string; colour: Colour };
+  /** The requested template, its slot label set to the idle colour. */
+  template: PodTemplateSpec;
+  templateHash: string;
+  /** The idle colour is raised to at least this many replicas (the live count). */
+  minReplicas: number;
+  /** "image change" or "pod template change". */
+  summary: string;
+  requestUid: string;
+  user: UserInfo;
+}
+
+export function escapePointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** JSON patch applying the redirect to the idle Deployment, guarded by its resourceVersion. */
+export function idlePatch(idle: Deployment, e: RedirectEffect, now: Date): Operation[] {
+  const ops: Operation[] = [
+    { op: 'test', path: '/metadata/resourceVersion', value: idle.metadata.resourceVersion },
+    { op: 'replace', path: '/spec/template', value: e.template },
+  ];
+  if ((idle.spec?.replicas ?? 1) < e.minReplicas) ops.push({ op: 'replace', path: '/spec/replicas', value: e.minReplicas });
+  const record = JSON.stringify({ from: e.live.name, request: e.requestUid, by: e.user.username ?? '', at: now.toISOString() });
+  if (!idle.metadata.annotations) ops.push({ op: 'add', path: '/metadata/annotations', value: {} });
+  ops.push({ op: 'add', path: `/metadata/annotations/${escapePointer(LAST_REDIRECT_ANNOTATION)}`, value: record });
+  return ops;
+}
+
+export interface InFlight {
+  to: Colour;
+  template: string;
+  at: string;
+}
+
+/** Merge patch recording the redirect on the active Service, guarded by the Service's resourceVersion. */
+export function inFlightPatch(svc: Service, e: RedirectEffect, now: Date): Record<string, unknown> {
+  const rec: InFlight = { to: e.idle.colour, template: e.templateHash, at: now.toISOString() };
+  return {
+    metadata: { resourceVersion: svc.metadata.resourceVersion, annotations: { [REDIRECT_IN_FLIGHT_ANNOTATION]: JSON.stringify(rec) } },
+  };
+}
+
+export function readInFlight(svc: Service | undefined): InFlight | undefined {
+  const raw = annotationsOf(svc)[REDIRECT_IN_FLIGHT_ANNOTATION];
+  if (!raw) return undefined;
+  try {
+    const v = JSON.parse(raw) as InFlight;
+    return typeof v.to === 'string' && typeof v.template === 'string' && typeof v.at === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A reason to hold a switch to `to` back: a redirect to that colour was recorded
+ * moments ago and the colour does not run the redirected template yet.
+ */
+export function redirectInFlight(view: AppView, svc: Service | undefined, to: Colour, now: Date): string | undefined {
+  const rec = readInFlight(svc);
+  if (!rec || rec.to !== to) return undefined;
+  const age = (now.getTime() - Date.parse(rec.at)) / 1000;
+  if (!(age >= -5 && age < REDIRECT_IN_FLIGHT_SECONDS)) return undefined;
+  const d = view.deployments[to];
+  if (d && templateHash(d.spec?.template, view.slotKey) === rec.template) return undefined;
+  return `a change is being redirected to ${d?.metadata.name ?? to} right now (${Math.max(0, Math.round(age))}s ago)`;
+}

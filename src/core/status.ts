@@ -1,0 +1,113 @@
+// Where an app stands: the pure view model behind `kubectl bg status`.
+import type { AppView } from './app.ts';
+import { availabilityOf, readyToServe } from './availability.ts';
+import { lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
+import type { Deployment } from './k8s-types.ts';
+import { annotationsOf } from './k8s-types.ts';
+import { type Colour, COLOURS, HISTORY_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
+import { imagesOf, templateHash } from './template.ts';
+
+export type Phase = 'stable' | 'idle-rolling-out' | 'ready-to-switch' | 'degraded';
+
+export interface ColourStatus {
+  colour: Colour;
+  deployment: string;
+  role: 'live' | 'idle';
+  images: string[];
+  desired: number;
+  ready: number;
+  available: number;
+  updated: number;
+  template: string;
+}
+
+export interface AppStatus {
+  app: string;
+  namespace: string;
+  slotLabel: string;
+  activeService: string | null;
+  previewServices: string[];
+  live: Colour | null;
+  idle: Colour | null;
+  phase: Phase;
+  /** One sentence on the phase: why degraded, what the idle colour is doing, what to run next. */
+  message: string;
+  colours: ColourStatus[];
+  lastSwitch: SwitchRecord | null;
+  /** When the old colour is due to be scaled down (RFC 3339), if a switch scheduled it. */
+  scaleDownAt: string | null;
+  problems: string[];
+}
+
+function colourStatus(colour: Colour, d: Deployment, live: Colour | undefined, slotKey: string): ColourStatus {
+  const a = availabilityOf(d);
+  return {
+    colour,
+    deployment: d.metadata.name ?? '',
+    role: colour === live ? 'live' : 'idle',
+    images: imagesOf(d.spec?.template),
+    desired: a.desired,
+    ready: a.ready,
+    available: a.available,
+    updated: a.updated,
+    template: templateHash(d.spec?.template, slotKey),
+  };
+}
+
+export function appStatus(view: AppView): AppStatus {
+  const history = parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]);
+  const last = lastSwitch(history.records);
+  const problems = [...view.problems];
+  if (history.error) problems.push(history.error);
+  const colours = COLOURS.flatMap((c) => {
+    const d = view.deployments[c];
+    return d ? [colourStatus(c, d, view.live, view.slotKey)] : [];
+  });
+  const base = {
+    app: view.app,
+    namespace: view.namespace,
+    slotLabel: view.slotKey,
+    activeService: view.active?.metadata.name ?? null,
+    previewServices: view.previews.map((s) => s.metadata.name ?? ''),
+    live: view.live ?? null,
+    idle: view.idle ?? null,
+    colours,
+    lastSwitch: last ?? null,
+    scaleDownAt: annotationsOf(view.active)[SCALE_DOWN_AT_ANNOTATION] ?? null,
+    problems,
+  };
+  const { phase, message } = phaseOf(view, last);
+  return { ...base, phase, message };
+}
+
+function phaseOf(view: AppView, last: SwitchRecord | undefined): { phase: Phase; message: string } {
+  const { app } = view;
+  if (!view.active) return { phase: 'degraded', message: view.problems[0] ?? `app ${app} has no Service` };
+  if (!view.live || !view.idle) return { phase: 'degraded', message: view.problems[0] ?? `the active Service selects no colour` };
+  const live = view.deployments[view.live];
+  if (!live)
+    return { phase: 'degraded', message: `the active Service selects ${view.live}, but app ${app} has no ${view.live} Deployment` };
+  const liveReplicas = live.spec?.replicas ?? 1;
+  const liveReady = readyToServe(live, liveReplicas);
+  if (!liveReady.ok) return { phase: 'degraded', message: `live colour ${view.live}: ${liveReady.reason}` };
+  const idle = view.deployments[view.idle];
+  if (!idle) return { phase: 'stable', message: `no ${view.idle} Deployment; run 'kubectl bg init ${app}' to create it` };
+  const liveT = templateHash(live.spec?.template, view.slotKey);
+  const idleT = templateHash(idle.spec?.template, view.slotKey);
+  if (idleT === liveT) return { phase: 'stable', message: `${view.idle} runs the same version as ${view.live}` };
+  if (last && last.from === view.idle && last.fromTemplate === idleT) {
+    const warm = (idle.spec?.replicas ?? 0) > 0;
+    return {
+      phase: 'stable',
+      message: warm
+        ? `${view.idle} keeps the previous version warm; 'kubectl bg rollback ${app}' switches back at once`
+        : `${view.idle} holds the previous version, scaled down; 'kubectl bg rollback ${app}' scales it up and switches back`,
+    };
+  }
+  if ((idle.spec?.replicas ?? 0) === 0)
+    return { phase: 'stable', message: `${view.idle} is scaled down` };
+  const idleReady = readyToServe(idle, liveReplicas);
+  if (idleReady.ok)
+    return { phase: 'ready-to-switch', message: `${view.idle} is rolled out and available; run 'kubectl bg switch ${app}'` };
+  return { phase: 'idle-rolling-out', message: idleReady.reason };
+}

@@ -1,0 +1,161 @@
+// What a switch or a rollback changes, decided from the app's view alone.
+// `kubectl bg` performs the plan; the webhook re-checks the same readiness rule
+// when the Service patch arrives.
+import type { AppView } from './app.ts';
+import { readyToServe } from './availability.ts';
+import { parseDuration } from './duration.ts';
+import { appendHistory, lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
+import { annotationsOf } from './k8s-types.ts';
+import {
+  type Colour,
+  DEFAULT_SCALE_DOWN_DELAY_SECONDS,
+  FORCE_SWITCH_ANNOTATION,
+  HISTORY_ANNOTATION,
+  LIVE_LABEL,
+  otherColour,
+  SCALE_DOWN_AT_ANNOTATION,
+  SCALE_DOWN_DELAY_ANNOTATION,
+} from './labels.ts';
+import { redirectInFlight } from './redirect.ts';
+import { imagesOf, templateHash } from './template.ts';
+
+export interface SwitchOptions {
+  kind: 'switch' | 'rollback';
+  /** Colour to switch to; default the idle one (switch) or the previous one (rollback). */
+  to?: Colour;
+  force?: boolean;
+  now: Date;
+  by?: string;
+}
+
+export type RefusalCode = 'ambiguous' | 'no-target' | 'not-ready' | 'already-live' | 'scaled-down';
+
+export interface SwitchRefusal {
+  ok: false;
+  code: RefusalCode;
+  reason: string;
+  /** The command that moves things forward. */
+  hint: string;
+  /** For 'scaled-down': the Deployment to scale up first and to how many replicas. */
+  scaleUp?: { deployment: string; replicas: number };
+}
+
+export interface NamedPatch {
+  name: string;
+  patch: Record<string, unknown>;
+}
+
+export interface SwitchPlan {
+  ok: true;
+  from: Colour;
+  to: Colour;
+  record: SwitchRecord;
+  /** Merge patch for the active Service: selector, history, scale-down time, override (with a resourceVersion precondition). */
+  activeService: NamedPatch;
+  previews: NamedPatch[];
+  /** Merge patches moving the live label to the new colour's Deployment. */
+  liveLabels: NamedPatch[];
+  scaleDownAt: string;
+  warnings: string[];
+}
+
+export function scaleDownDelaySeconds(view: AppView): { seconds: number; warning?: string } {
+  const raw = annotationsOf(view.active)[SCALE_DOWN_DELAY_ANNOTATION];
+  if (raw === undefined) return { seconds: DEFAULT_SCALE_DOWN_DELAY_SECONDS };
+  const s = parseDuration(raw);
+  if (s === undefined)
+    return {
+      seconds: DEFAULT_SCALE_DOWN_DELAY_SECONDS,
+      warning: `${SCALE_DOWN_DELAY_ANNOTATION}=${raw} is not a duration (e.g. 10m, 90s, 0); using ${DEFAULT_SCALE_DOWN_DELAY_SECONDS}s`,
+    };
+  return { seconds: s };
+}
+
+export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | SwitchRefusal {
+  const { app } = view;
+  const ns = view.namespace;
+  const verb = opts.kind;
+  if (!view.active || !view.live)
+    return {
+      ok: false,
+      code: 'ambiguous',
+      reason: view.problems[0] ?? `app ${app} has no active Service selecting blue or green`,
+      hint: `kubectl bg status ${app} -n ${ns}`,
+    };
+  const history = parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]);
+  const last = lastSwitch(history.records);
+  const from = view.live;
+  let to = opts.to ?? otherColour(from);
+  if (opts.kind === 'rollback' && !opts.to && last && last.to === from) to = last.from;
+  if (to === from)
+    return { ok: false, code: 'already-live', reason: `${to} is already the live colour of ${app}`, hint: `kubectl bg status ${app} -n ${ns}` };
+  const target = view.deployments[to];
+  if (!target)
+    return {
+      ok: false,
+      code: 'no-target',
+      reason: `app ${app} has no ${to} Deployment`,
+      hint: `kubectl bg init ${app} -n ${ns} --from deployment/<name>`,
+    };
+  const current = view.deployments[from];
+  const required = current?.spec?.replicas ?? target.spec?.replicas ?? 1;
+  const inFlight = redirectInFlight(view, view.active, to, opts.now);
+  const ready = inFlight ? { ok: false as const, reason: inFlight } : readyToServe(target, required);
+  const warnings: string[] = [];
+  if (!ready.ok) {
+    if (opts.kind === 'rollback' && !inFlight && (target.spec?.replicas ?? 0) < required)
+      return {
+        ok: false,
+        code: 'scaled-down',
+        reason: `${target.metadata.name} is scaled to ${target.spec?.replicas ?? 0}; it needs ${required} replicas before traffic moves back`,
+        hint: `kubectl bg rollback ${app} -n ${ns}`,
+        scaleUp: { deployment: target.metadata.name ?? '', replicas: required },
+      };
+    if (!opts.force)
+      return {
+        ok: false,
+        code: 'not-ready',
+        reason: `cannot ${verb} ${app} to ${to}: ${ready.reason}`,
+        hint: `wait with 'kubectl bg status ${app} -n ${ns} --watch', or override with 'kubectl bg ${verb} ${app} -n ${ns} --force'`,
+      };
+    warnings.push(`forced: ${ready.reason}`);
+  }
+
+  const delay = scaleDownDelaySeconds(view);
+  if (delay.warning) warnings.push(delay.warning);
+  const scaleDownAt = new Date(opts.now.getTime() + delay.seconds * 1000).toISOString();
+  const record: SwitchRecord = {
+    kind: opts.kind,
+    from,
+    to,
+    at: opts.now.toISOString(),
+    images: imagesOf(target.spec?.template),
+    fromTemplate: templateHash(current?.spec?.template, view.slotKey),
+    toTemplate: templateHash(target.spec?.template, view.slotKey),
+  };
+  if (opts.by) record.by = opts.by;
+  if (opts.force && !ready.ok) record.forced = true;
+
+  const activeService: NamedPatch = {
+    name: view.active.metadata.name ?? '',
+    patch: {
+      metadata: {
+        resourceVersion: view.active.metadata.resourceVersion,
+        annotations: {
+          [HISTORY_ANNOTATION]: appendHistory(history.records, record),
+          [SCALE_DOWN_AT_ANNOTATION]: scaleDownAt,
+          [FORCE_SWITCH_ANNOTATION]: record.forced ? to : null,
+        },
+      },
+      spec: { selector: { [view.slotKey]: to } },
+    },
+  };
+  const previews = view.previews.map((s) => ({
+    name: s.metadata.name ?? '',
+    patch: { spec: { selector: { [view.slotKey]: from } } },
+  }));
+  const liveLabels: NamedPatch[] = [];
+  if (target.metadata.name) liveLabels.push({ name: target.metadata.name, patch: { metadata: { labels: { [LIVE_LABEL]: 'true' } } } });
+  if (current?.metadata.name) liveLabels.push({ name: current.metadata.name, patch: { metadata: { labels: { [LIVE_LABEL]: 'false' } } } });
+  return { ok: true, from, to, record, activeService, previews, liveLabels, scaleDownAt, warnings };
+}

@@ -1,0 +1,100 @@
+// The webhook configurations, defined once. `kube-bluegreen-webhook register`
+// (local control plane) creates exactly these; the Helm chart renders the same
+// rules, selectors and policies, and test/unit/chart.test.ts holds them equal.
+import { APP_LABEL } from '../core/labels.ts';
+
+export const CONFIG_NAME = 'kube-bluegreen';
+
+export type ClientConfig = { url: string; caBundle: string } | { service: { namespace: string; name: string; path: string; port: number }; caBundle: string };
+
+export interface WebhookOptions {
+  /** Base URL (local) or Service reference (in-cluster), without the path. */
+  client: { url: string } | { service: { namespace: string; name: string; port: number } };
+  caBundle: string;
+  /** Namespaces never sent to the webhook (its own, kube-system). */
+  excludeNamespaces: string[];
+  name?: string;
+}
+
+const enrolled = { matchExpressions: [{ key: APP_LABEL, operator: 'Exists' }] };
+
+function clientConfig(o: WebhookOptions, path: string): ClientConfig {
+  return 'url' in o.client
+    ? { url: `${o.client.url.replace(/\/$/, '')}${path}`, caBundle: o.caBundle }
+    : { service: { ...o.client.service, path }, caBundle: o.caBundle };
+}
+
+function namespaceSelector(o: WebhookOptions) {
+  return { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: o.excludeNamespaces }] };
+}
+
+export function mutatingConfiguration(o: WebhookOptions) {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: o.name ?? CONFIG_NAME, labels: { 'app.kubernetes.io/name': 'kube-bluegreen' } },
+    webhooks: [
+      {
+        name: 'deployments.mutate.bluegreen.io',
+        admissionReviewVersions: ['v1'],
+        clientConfig: clientConfig(o, '/mutate'),
+        rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments'], scope: 'Namespaced' }],
+        objectSelector: enrolled,
+        namespaceSelector: namespaceSelector(o),
+        // Redirecting writes the idle Deployment; nothing is written for dry-run requests.
+        sideEffects: 'NoneOnDryRun',
+        // Enrolled apps only: a change to the live colour must never pass unchecked.
+        failurePolicy: 'Fail',
+        matchPolicy: 'Equivalent',
+        reinvocationPolicy: 'Never',
+        timeoutSeconds: 10,
+      },
+    ],
+  };
+}
+
+export function validatingConfiguration(o: WebhookOptions) {
+  const common = {
+    admissionReviewVersions: ['v1'],
+    clientConfig: clientConfig(o, '/validate'),
+    namespaceSelector: namespaceSelector(o),
+    sideEffects: 'None',
+    matchPolicy: 'Equivalent',
+  };
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: o.name ?? CONFIG_NAME, labels: { 'app.kubernetes.io/name': 'kube-bluegreen' } },
+    webhooks: [
+      {
+        name: 'deployments.validate.bluegreen.io',
+        ...common,
+        rules: [
+          { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['deployments'], scope: 'Namespaced' },
+        ],
+        objectSelector: enrolled,
+        failurePolicy: 'Fail',
+        timeoutSeconds: 5,
+      },
+      {
+        name: 'services.validate.bluegreen.io',
+        ...common,
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'], scope: 'Namespaced' }],
+        objectSelector: enrolled,
+        failurePolicy: 'Fail',
+        timeoutSeconds: 5,
+      },
+      {
+        // The Scale object carries no labels, so an objectSelector would never match it
+        // (kubernetes/kubernetes#113594). This entry sees every deployments/scale UPDATE,
+        // answers at once from the cache for anything not enrolled, and is Ignore so the
+        // webhook being down never blocks scaling.
+        name: 'scale.validate.bluegreen.io',
+        ...common,
+        rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments/scale'], scope: 'Namespaced' }],
+        failurePolicy: 'Ignore',
+        timeoutSeconds: 2,
+      },
+    ],
+  };
+}
