@@ -63,6 +63,18 @@ export function inFlightPatch(svc: Service, e: RedirectEffect, now: Date): Recor
   };
 }
 
+/**
+ * JSON patch removing the in-flight record once the idle colour has the change, but only if the
+ * record is still the one this redirect wrote (a concurrent redirect may have replaced it).
+ */
+export function clearInFlightPatch(recordValue: string): Record<string, unknown>[] {
+  const path = `/metadata/annotations/${escapePointer(REDIRECT_IN_FLIGHT_ANNOTATION)}`;
+  return [
+    { op: 'test', path, value: recordValue },
+    { op: 'remove', path },
+  ];
+}
+
 export function readInFlight(svc: Service | undefined): InFlight | undefined {
   const raw = annotationsOf(svc)[REDIRECT_IN_FLIGHT_ANNOTATION];
   if (!raw) return undefined;

@@ -1,0 +1,190 @@
+// The webhook's view of the cluster: every enrolled Deployment and Service
+// (label bluegreen.io/app), kept by list+watch, indexed by namespace/app. A
+// request reads one app's resolved view in O(1): no LIST per request, and the
+// cost does not grow with the number of apps.
+import { type AppView, appNameOf, resolveApp } from '../core/app.ts';
+import type { Deployment, Service } from '../core/k8s-types.ts';
+import { APP_LABEL } from '../core/labels.ts';
+import { ApiError, type KubeClient, paths } from '../kube/client.ts';
+import type { Logger } from './logger.ts';
+
+type Obj = Deployment | Service;
+
+interface AppEntry {
+  namespace: string;
+  app: string;
+  deployments: Map<string, Deployment>;
+  services: Map<string, Service>;
+  view?: AppView;
+}
+
+/** The read side used by the admission handler and the scale-down loop. */
+export interface AppCache {
+  view(namespace: string, app: string): AppView | undefined;
+  appOfDeployment(namespace: string, name: string): string | undefined;
+  apps(): Iterable<{ namespace: string; app: string }>;
+  readonly synced: boolean;
+}
+
+export class EnrolledObjectStore implements AppCache {
+  private readonly entries = new Map<string, AppEntry>();
+  /** kind/namespace/name -> app: where each object is filed (deployments/scale requests carry no labels). */
+  private readonly filedUnder = new Map<string, string>();
+  private readonly listeners = new Set<(namespace: string, app: string) => void>();
+  synced = false;
+
+  private static key(ns: string, app: string) {
+    return `${ns}/${app}`;
+  }
+
+  onChange(fn: (namespace: string, app: string) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private touched(e: AppEntry) {
+    e.view = undefined;
+    if (e.deployments.size === 0 && e.services.size === 0) this.entries.delete(EnrolledObjectStore.key(e.namespace, e.app));
+    for (const fn of this.listeners) fn(e.namespace, e.app);
+  }
+
+  private mapOf(e: AppEntry, kind: 'deployment' | 'service'): Map<string, Obj> {
+    return kind === 'deployment' ? e.deployments : e.services;
+  }
+
+  private drop(kind: 'deployment' | 'service', ns: string, name: string) {
+    const id = `${kind}/${ns}/${name}`;
+    const app = this.filedUnder.get(id);
+    if (app === undefined) return;
+    this.filedUnder.delete(id);
+    const e = this.entries.get(EnrolledObjectStore.key(ns, app));
+    if (e && this.mapOf(e, kind).delete(name)) this.touched(e);
+  }
+
+  upsert(kind: 'deployment' | 'service', obj: Obj): void {
+    const ns = obj.metadata.namespace ?? '';
+    const name = obj.metadata.name ?? '';
+    const app = appNameOf(obj);
+    const id = `${kind}/${ns}/${name}`;
+    if (this.filedUnder.get(id) !== app) this.drop(kind, ns, name);
+    if (!app) return;
+    const k = EnrolledObjectStore.key(ns, app);
+    let e = this.entries.get(k);
+    if (!e) {
+      e = { namespace: ns, app, deployments: new Map(), services: new Map() };
+      this.entries.set(k, e);
+    }
+    this.mapOf(e, kind).set(name, obj);
+    this.filedUnder.set(id, app);
+    this.touched(e);
+  }
+
+  remove(kind: 'deployment' | 'service', obj: Obj): void {
+    this.drop(kind, obj.metadata.namespace ?? '', obj.metadata.name ?? '');
+  }
+
+  /** After a (re)list: forget what the list no longer has, file what it has. */
+  replaceAll(kind: 'deployment' | 'service', objs: Obj[]): void {
+    const keep = new Set(objs.map((o) => `${kind}/${o.metadata.namespace}/${o.metadata.name}`));
+    for (const id of [...this.filedUnder.keys()]) {
+      if (!id.startsWith(`${kind}/`) || keep.has(id)) continue;
+      const [, ns, name] = id.split('/') as [string, string, string];
+      this.drop(kind, ns, name);
+    }
+    for (const o of objs) this.upsert(kind, o);
+  }
+
+  view(namespace: string, app: string): AppView | undefined {
+    const e = this.entries.get(EnrolledObjectStore.key(namespace, app));
+    if (!e) return undefined;
+    e.view ??= resolveApp({ namespace, app, deployments: [...e.deployments.values()], services: [...e.services.values()] });
+    return e.view;
+  }
+
+  appOfDeployment(namespace: string, name: string): string | undefined {
+    return this.filedUnder.get(`deployment/${namespace}/${name}`);
+  }
+
+  *apps(): Iterable<{ namespace: string; app: string }> {
+    for (const e of this.entries.values()) yield { namespace: e.namespace, app: e.app };
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/** List, then watch from the list's resourceVersion; relist on 410 Gone; back off on errors. */
+export class Reflector {
+  private readonly abort = new AbortController();
+  private syncedOnce = false;
+  private readonly firstSync: Promise<void>;
+  private resolveFirst!: () => void;
+  private readonly client: KubeClient;
+  private readonly path: string;
+  private readonly kind: 'deployment' | 'service';
+  private readonly store: EnrolledObjectStore;
+  private readonly log: Logger;
+
+  constructor(client: KubeClient, kind: 'deployment' | 'service', store: EnrolledObjectStore, log: Logger) {
+    this.client = client;
+    this.kind = kind;
+    this.store = store;
+    this.log = log.child({ reflector: kind });
+    this.path = kind === 'deployment' ? paths.deployments() : paths.services();
+    this.firstSync = new Promise((r) => (this.resolveFirst = r));
+  }
+
+  get synced(): boolean {
+    return this.syncedOnce;
+  }
+
+  start(): Promise<void> {
+    void this.run();
+    return this.firstSync;
+  }
+
+  stop(): void {
+    this.abort.abort();
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 250;
+    let rv: string | undefined;
+    while (!this.abort.signal.aborted) {
+      try {
+        if (rv === undefined) {
+          const list = await this.client.list<Obj>(this.path, { labelSelector: APP_LABEL });
+          this.store.replaceAll(this.kind, list.items);
+          rv = list.metadata.resourceVersion;
+          if (!this.syncedOnce) {
+            this.syncedOnce = true;
+            this.resolveFirst();
+          }
+          this.log.debug({ count: list.items.length, resourceVersion: rv }, 'listed');
+        }
+        rv = await this.client.watch<Obj>(
+          this.path,
+          { labelSelector: APP_LABEL, resourceVersion: rv, timeoutSeconds: 240 },
+          (ev) => {
+            if (ev.type === 'BOOKMARK') return;
+            if (ev.type === 'DELETED') this.store.remove(this.kind, ev.object);
+            else this.store.upsert(this.kind, ev.object);
+          },
+          this.abort.signal,
+        );
+        backoff = 250;
+      } catch (e) {
+        if (this.abort.signal.aborted) return;
+        if (e instanceof ApiError && e.status === 410) {
+          rv = undefined;
+          continue;
+        }
+        this.log.warn({ err: (e as Error).message, retryInMs: backoff }, 'list/watch failed; retrying');
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 10_000);
+        rv = undefined;
+      }
+    }
+  }
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+// kube-bluegreen-webhook: the admission webhook process.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { resolveApp } from '../core/app.ts';
+import type { Deployment, Service } from '../core/k8s-types.ts';
+import { APP_LABEL } from '../core/labels.ts';
+import { KubeClient, paths } from '../kube/client.ts';
+import { EnrolledObjectStore, Reflector } from './cache.ts';
+import { CONFIG_NAME } from './configurations.ts';
+import { LeaderElector } from './leader.ts';
+import { createLogger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import { performRedirect } from './redirect-executor.ts';
+import { applyConfigurations, deleteConfigurations, patchCaBundle } from './registration.ts';
+import { startScaleDownLoop } from './scale-down-loop.ts';
+import { createWebhookApp, listenHttps } from './server.ts';
+import { type CertPair, certSummary, generateSelfSigned, sharedSelfSigned, watchCertFiles } from './tls.ts';
+
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+export function webhookCommand(): Command {
+  return new Command('kube-bluegreen-webhook')
+    .description(
+      'Admission webhook for kube-bluegreen: redirects changes of the live colour to the idle colour and refuses patches that would break routing.\n' +
+        'Every flag can also be set with the environment variable shown.',
+    )
+    .addOption(new Option('--kubeconfig <path>', 'kubeconfig file (default: in-cluster service account in a pod, else $KUBECONFIG or ~/.kube/config)').env('KUBECONFIG'))
+    .addOption(new Option('--context <name>', 'kubeconfig context').env('KBG_CONTEXT'))
+    .addOption(new Option('--listen <host:port>', 'HTTPS listen address').env('KBG_LISTEN').default('0.0.0.0:9443'))
+    .addOption(new Option('--tls-cert-file <path>', 'serving certificate (PEM); reloaded when it changes').env('KBG_TLS_CERT_FILE'))
+    .addOption(new Option('--tls-key-file <path>', 'serving key (PEM)').env('KBG_TLS_KEY_FILE'))
+    .addOption(new Option('--tls-ca-file <path>', 'CA of the serving certificate, for --patch-ca-bundle (default: the certificate itself)').env('KBG_TLS_CA_FILE'))
+    .addOption(new Option('--self-signed', 'generate a CA and serving certificate at start (the default when no certificate files are given)').env('KBG_SELF_SIGNED'))
+    .addOption(new Option('--self-signed-dns <names>', 'comma-separated DNS names for the generated certificate').env('KBG_SELF_SIGNED_DNS').default('localhost'))
+    .addOption(new Option('--self-signed-ip <ips>', 'comma-separated IP addresses for the generated certificate').env('KBG_SELF_SIGNED_IP').default('127.0.0.1'))
+    .addOption(new Option('--tls-secret <name>', 'share the generated pair between replicas through this Secret in --namespace').env('KBG_TLS_SECRET'))
+    .addOption(new Option('--cert-dir <dir>', 'write the CA of the generated certificate here as ca.crt (local use)').env('KBG_CERT_DIR'))
+    .addOption(new Option('--register-url <url>', 'create or replace the webhook configurations so the apiserver calls this URL (a webhook running outside the cluster)').env('KBG_REGISTER_URL'))
+    .addOption(new Option('--unregister-on-exit', 'with --register-url: delete the webhook configurations on shutdown').env('KBG_UNREGISTER_ON_EXIT'))
+    .addOption(new Option('--exclude-namespaces <names>', 'with --register-url: namespaces never sent to the webhook').env('KBG_EXCLUDE_NAMESPACES').default('kube-system'))
+    .addOption(new Option('--patch-ca-bundle', "write the CA into the existing webhook configurations' caBundle").env('KBG_PATCH_CA_BUNDLE'))
+    .addOption(new Option('--webhook-config-name <name>', 'name of the Mutating- and ValidatingWebhookConfiguration').env('KBG_WEBHOOK_CONFIG_NAME').default(CONFIG_NAME))
+    .addOption(new Option('--namespace <ns>', "the webhook's own namespace (Secret, Lease)").env('POD_NAMESPACE').default('kube-bluegreen'))
+    .addOption(new Option('--leader-election-id <name>', 'Lease name for the scale-down loop').env('KBG_LEADER_ELECTION_ID').default('kube-bluegreen-scale-down'))
+    .addOption(new Option('--scale-down-interval <seconds>', 'how often the leader looks for old colours due to scale down').env('KBG_SCALE_DOWN_INTERVAL').default('5'))
+    .addOption(new Option('--shutdown-delay <seconds>', 'on SIGTERM, report not-ready this long before closing the listener').env('KBG_SHUTDOWN_DELAY').default('5'))
+    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error').env('KBG_LOG_LEVEL').default('info'))
+    .addOption(new Option('--capture-dir <dir>', 'development only: write every AdmissionReview received to this directory (they contain whole objects)').env('KBG_CAPTURE_DIR'));
+}
+
+export interface WebhookFlags {
+  kubeconfig?: string;
+  context?: string;
+  listen: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsCaFile?: string;
+  selfSigned?: boolean | string;
+  selfSignedDns: string;
+  selfSignedIp: string;
+  tlsSecret?: string;
+  certDir?: string;
+  registerUrl?: string;
+  unregisterOnExit?: boolean | string;
+  excludeNamespaces: string;
+  patchCaBundle?: boolean | string;
+  webhookConfigName: string;
+  namespace: string;
+  leaderElectionId: string;
+  scaleDownInterval: string;
+  shutdownDelay: string;
+  logLevel: string;
+  captureDir?: string;
+}
+
+const truthy = (v: boolean | string | undefined) => v === true || v === 'true' || v === '1';
+
+export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Promise<void>; port: number; ca: string }> {
+  const log = createLogger(flags.logLevel);
+  const metrics = createMetrics();
+  const inCluster = !flags.kubeconfig && !!process.env.KUBERNETES_SERVICE_HOST;
+  const client = KubeClient.connect({ kubeconfig: flags.kubeconfig, context: flags.context, inCluster, timeoutMs: 8000 });
+
+  // TLS
+  let tls: CertPair;
+  let closeCertWatch = () => {};
+  let onCert: (p: CertPair) => void = () => {};
+  if (flags.tlsCertFile || flags.tlsKeyFile) {
+    if (!flags.tlsCertFile || !flags.tlsKeyFile) throw new Error('--tls-cert-file and --tls-key-file go together');
+    const w = watchCertFiles(flags.tlsCertFile, flags.tlsKeyFile, flags.tlsCaFile, (p) => onCert(p), log);
+    tls = w.initial;
+    closeCertWatch = w.close;
+  } else {
+    const o = { dnsNames: list(flags.selfSignedDns), ipAddresses: list(flags.selfSignedIp) };
+    tls = flags.tlsSecret ? await sharedSelfSigned(client, flags.namespace, flags.tlsSecret, o, log) : await generateSelfSigned(o);
+  }
+  if (flags.certDir) {
+    mkdirSync(flags.certDir, { recursive: true });
+    writeFileSync(join(flags.certDir, 'ca.crt'), tls.ca);
+  }
+  log.info({ certificate: certSummary(tls.cert) }, 'serving certificate loaded');
+
+  // Cache
+  const store = new EnrolledObjectStore();
+  const reflectors = [new Reflector(client, 'deployment', store, log), new Reflector(client, 'service', store, log)];
+  store.onChange(() => metrics.cachedApps.set(store.size));
+  const synced = Promise.all(reflectors.map((r) => r.start())).then(() => {
+    store.synced = true;
+    log.info({ apps: store.size }, 'cache synced');
+  });
+
+  let shuttingDown = false;
+  const now = () => new Date();
+  const captureDir = flags.captureDir;
+  if (captureDir) mkdirSync(captureDir, { recursive: true });
+  const app = createWebhookApp({
+    cache: store,
+    log,
+    metrics,
+    now,
+    ready: () => store.synced && !shuttingDown,
+    shuttingDown: () => shuttingDown,
+    redirect: (e, liveUid) => performRedirect({ client, log, now }, e, liveUid),
+    freshView: async (namespace, appName) => {
+      const q = { labelSelector: `${APP_LABEL}=${appName}` };
+      const [d, s] = await Promise.all([client.list<Deployment>(paths.deployments(namespace), q), client.list<Service>(paths.services(namespace), q)]);
+      return d.items.length || s.items.length ? resolveApp({ namespace, app: appName, deployments: d.items, services: s.items }) : undefined;
+    },
+    ...(captureDir ? { capture: (endpoint: string, body: unknown) => capture(captureDir, endpoint, body) } : {}),
+  });
+  const [host, portText] = splitHostPort(flags.listen);
+  const server = await listenHttps(app, tls, host, Number(portText));
+  onCert = (p) => server.setCertificate(p);
+  log.info({ listen: `${host}:${server.port}` }, 'listening (HTTPS)');
+
+  await synced;
+  const exclude = list(flags.excludeNamespaces);
+  if (flags.registerUrl)
+    await applyConfigurations(client, { client: { url: flags.registerUrl }, caBundle: Buffer.from(tls.ca).toString('base64'), excludeNamespaces: exclude, name: flags.webhookConfigName }, log);
+  if (truthy(flags.patchCaBundle)) await patchCaBundle(client, flags.webhookConfigName, tls.ca, log);
+
+  const identity = `${hostname()}_${process.pid}`;
+  const leader = new LeaderElector({ client, namespace: flags.namespace, name: flags.leaderElectionId, identity, log });
+  leader.start();
+  const stopLoop = startScaleDownLoop({ client, cache: store, log, now, isLeader: () => leader.isLeader }, Number(flags.scaleDownInterval) * 1000);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      shuttingDown = true;
+      log.info({ delaySeconds: Number(flags.shutdownDelay) }, 'shutting down: not ready any more');
+      await new Promise((r) => setTimeout(r, Number(flags.shutdownDelay) * 1000));
+      await server.close();
+      stopLoop();
+      await leader.stop();
+      for (const r of reflectors) r.stop();
+      closeCertWatch();
+      if (flags.registerUrl && truthy(flags.unregisterOnExit)) await deleteConfigurations(client, flags.webhookConfigName).catch(() => {});
+      client.close();
+      log.info('stopped');
+    })());
+  return { stop, port: server.port, ca: tls.ca };
+}
+
+function splitHostPort(s: string): [string, string] {
+  const i = s.lastIndexOf(':');
+  if (i < 0) throw new Error(`--listen ${s}: expected host:port`);
+  return [s.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', s.slice(i + 1)];
+}
+
+let captured = 0;
+function capture(dir: string, endpoint: string, body: unknown) {
+  const r = (body as { request?: { uid?: string; kind?: { kind?: string }; operation?: string } })?.request;
+  writeFileSync(join(dir, `${String(++captured).padStart(4, '0')}-${endpoint}-${r?.kind?.kind}-${r?.operation}-${r?.uid}.json`), JSON.stringify(body, null, 2));
+}
+
+async function main() {
+  const cmd = webhookCommand();
+  cmd.parse();
+  const flags = cmd.opts<WebhookFlags>();
+  let running: Awaited<ReturnType<typeof runWebhook>>;
+  try {
+    running = await runWebhook(flags);
+  } catch (e) {
+    process.stderr.write(`kube-bluegreen-webhook: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  for (const sig of ['SIGTERM', 'SIGINT'] as const)
+    process.once(sig, () => {
+      running.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/webhook/main.js') || process.argv[1]?.endsWith('/webhook/main.ts')) void main();

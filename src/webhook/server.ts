@@ -1,0 +1,134 @@
+// The HTTPS front: express routes for /mutate and /validate, health and
+// metrics; TLS 1.2+ only, certificates swappable at run time; a graceful
+// shutdown that turns readiness off first and lets in-flight requests finish.
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { handleAdmission, type HandlerDeps } from './admission-handler.ts';
+import type { Metrics } from './metrics.ts';
+import type { CertPair } from './tls.ts';
+
+/** Two whole objects of up to 1.5 MiB each (etcd's default request limit) plus the review around them. */
+export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
+export interface AppDeps extends HandlerDeps {
+  metrics: Metrics;
+  /** Ready to take admission requests (cache synced, not shutting down). */
+  ready: () => boolean;
+  shuttingDown: () => boolean;
+  /** Development: sees every admission body. */
+  capture?: (endpoint: string, body: unknown) => void;
+}
+
+export function createWebhookApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((_req, res, next) => {
+    if (deps.shuttingDown()) res.setHeader('connection', 'close');
+    next();
+  });
+  const json = express.json({ limit: BODY_LIMIT_BYTES, type: () => true });
+  for (const endpoint of ['mutate', 'validate'] as const) {
+    app.post(`/${endpoint}`, json, async (req: Request, res: Response, next: NextFunction) => {
+      const end = deps.metrics.latency.startTimer({ endpoint });
+      try {
+        deps.capture?.(endpoint, req.body);
+        const out = await handleAdmission(endpoint, req.body, deps);
+        res.status(out.status).json(out.body);
+      } catch (e) {
+        next(e);
+      } finally {
+        end();
+      }
+    });
+    app.all(`/${endpoint}`, (_req, res) => {
+      res.status(405).setHeader('allow', 'POST').json({ error: `/${endpoint} takes POST with an AdmissionReview` });
+    });
+  }
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok');
+  });
+  app.get('/readyz', (_req, res) => {
+    if (deps.ready()) res.type('text/plain').send('ok');
+    else res.status(503).type('text/plain').send(deps.shuttingDown() ? 'shutting down' : 'not ready: cache not synced');
+  });
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    } catch (e) {
+      next(e);
+    }
+  });
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found: this server answers POST /mutate, POST /validate, GET /healthz, /readyz, /metrics' });
+  });
+  app.use((err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    if (err.type === 'entity.too.large') {
+      deps.metrics.badRequests.inc({ reason: 'too-large' });
+      res.status(413).json(badReview(413, `request body over ${BODY_LIMIT_BYTES} bytes`));
+      return;
+    }
+    if (err.type === 'entity.parse.failed' || err.type === 'encoding.unsupported' || err.type === 'charset.unsupported' || err.status === 400) {
+      deps.metrics.badRequests.inc({ reason: 'undecodable' });
+      res.status(400).json(badReview(400, `malformed AdmissionReview: body is not valid JSON (${err.message})`));
+      return;
+    }
+    deps.log.error({ err: err.message }, 'unexpected error answering a request');
+    res.status(500).json(badReview(500, 'internal error; see the webhook log'));
+  });
+  return app;
+}
+
+function badReview(code: number, message: string) {
+  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '', allowed: false, status: { code, message } } };
+}
+
+export interface RunningServer {
+  server: https.Server;
+  port: number;
+  setCertificate(p: CertPair): void;
+  /** Stops accepting, lets in-flight requests finish, closes keep-alive connections. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export function listenHttps(app: express.Express, tls: CertPair, host: string, port: number): Promise<RunningServer> {
+  const server = https.createServer(
+    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 70_000 },
+    app,
+  );
+  let inflight = 0;
+  server.on('request', (_req, res) => {
+    inflight++;
+    res.on('close', () => inflight--);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const actual = (server.address() as AddressInfo).port;
+      resolve({
+        server,
+        port: actual,
+        setCertificate: (p) => server.setSecureContext({ cert: p.cert, key: p.key, minVersion: 'TLSv1.2' }),
+        close: (timeoutMs = 25_000) =>
+          new Promise<void>((done) => {
+            const deadline = setTimeout(() => {
+              server.closeAllConnections();
+            }, timeoutMs);
+            server.close(() => {
+              clearTimeout(deadline);
+              done();
+            });
+            server.closeIdleConnections();
+            // Busy keep-alive connections get `connection: close` on their current response (see the middleware), then end.
+            const poll = setInterval(() => {
+              server.closeIdleConnections();
+              if (inflight === 0) clearInterval(poll);
+            }, 50);
+            poll.unref();
+          }),
+      });
+    });
+  });
+}
