@@ -1,12 +1,13 @@
 // Vitest globalSetup for the e2e project: brings the local control plane up once
 // (or reuses one that is already running) and, on teardown, stops it only if this
 // run started it. KBG_KEEP_CLUSTER=1 leaves a cluster this run started running.
-import { down, up } from './control-plane.ts';
+import { down, kubectl, up } from './control-plane.ts';
 
 const log = (msg: string) => process.stderr.write(`[cluster] ${msg}\n`);
 
 export default async function setup(): Promise<() => Promise<void>> {
   const { reused } = await up({ log });
+  await removeStaleTestWebhooks();
   return async () => {
     if (reused) {
       log('leaving the cluster running: it was running before this test run');
@@ -16,4 +17,20 @@ export default async function setup(): Promise<() => Promise<void>> {
       await down({ log });
     }
   };
+}
+
+/**
+ * A test run that died without stopping its webhook leaves configurations with
+ * failurePolicy Fail pointing at a dead port, which would fail every later test
+ * touching enrolled objects. Test webhooks are named kbg-e2e-*: remove them.
+ */
+async function removeStaleTestWebhooks(): Promise<void> {
+  for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
+    const r = await kubectl(['get', kind, '-o', 'jsonpath={.items[*].metadata.name}']);
+    const stale = r.stdout.split(/\s+/).filter((n) => n.startsWith('kbg-e2e-'));
+    if (stale.length) {
+      log(`removing stale test ${kind}: ${stale.join(', ')}`);
+      await kubectl(['delete', kind, ...stale, '--ignore-not-found']);
+    }
+  }
 }

@@ -95,22 +95,25 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
   let ca = '';
 
   const launch = async () => {
+    const from = out.length;
     const c = spawn(NODE, args, { env: { ...process.env, ...opts.env, NO_PROXY: '127.0.0.1,localhost' }, stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<never>((_, rej) => c.once('exit', (code) => rej(new Error(`webhook exited (${code}) during start:\n${out.slice(-3000)}`))));
-    const registered = waitFor(() => out.includes('webhook configurations written'), { timeoutMs: 30_000, message: 'webhook registration' });
+    const registered = waitFor(() => out.slice(from).includes('webhook configurations written'), { timeoutMs: 30_000, message: 'webhook registration' });
     await Promise.race([registered, exited]);
     exited.catch(() => {});
     ca = readFileSync(join(certDir, 'ca.crt'), 'utf8');
-    await waitForApiserverToCall(opts.probeNamespace ?? 'default', () => out);
+    await waitForApiserverToCall(opts.probeNamespace ?? 'default', () => out.slice(from));
   };
   await launch();
 
+  // A process killed by a signal has exitCode null and signalCode set.
+  const exited = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;
   const kill = async () => {
     const c = child;
-    if (!c || c.exitCode !== null) return;
+    if (!c || exited(c)) return;
     await new Promise<void>((r) => {
       c.once('exit', () => r());
       c.kill('SIGKILL');
@@ -127,7 +130,7 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
     pid: () => child?.pid,
     stop: async () => {
       const c = child;
-      if (!c || c.exitCode !== null) {
+      if (!c || exited(c)) {
         // Crashed or killed: remove what it registered so later tests are not blocked.
         await kubectl(['delete', 'mutatingwebhookconfiguration,validatingwebhookconfiguration', configName, '--ignore-not-found']);
         return;
