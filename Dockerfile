@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# kube-bluegreen webhook image.
+#
+#   docker build -t kube-bluegreen:0.1.0 .
+#
+# Build stage: all dependencies, compile TypeScript, then drop the dev dependencies.
+# Runtime stage: distroless Node.js 24 (no shell, no package manager), UID/GID 65532,
+# only dist/src, the production node_modules and package.json. The process writes nothing
+# to its filesystem, so it runs with readOnlyRootFilesystem (the Helm chart mounts an
+# emptyDir at /tmp anyway). Both stages are Debian 12, so any native addon built in the
+# first runs in the second.
+ARG NODE_BUILD_IMAGE=node:24-bookworm-slim
+ARG NODE_RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+
+FROM ${NODE_BUILD_IMAGE} AS build
+WORKDIR /src
+ENV NODE_ENV=development \
+    npm_config_audit=false \
+    npm_config_fund=false \
+    npm_config_update_notifier=false
+COPY package.json package-lock.json ./
+# --ignore-scripts: no production dependency has an install script, and the dev dependency
+# "node" (a Node binary for local use) would only download a second Node here.
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY plugin/src ./plugin/src
+# tsc is run with the image's node directly: node_modules/.bin/node (from the dev dependency
+# "node", whose install script did not run) must not shadow it.
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
+ && npm prune --omit=dev --ignore-scripts \
+ && rm -rf dist/plugin
+
+FROM ${NODE_RUNTIME_IMAGE}
+LABEL org.opencontainers.image.title="kube-bluegreen" \
+      org.opencontainers.image.description="Blue-green deployments native to Kubernetes: the admission webhook" \
+      org.opencontainers.image.licenses="Apache-2.0"
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build --chown=0:0 /src/package.json ./package.json
+COPY --from=build --chown=0:0 /src/node_modules ./node_modules
+COPY --from=build --chown=0:0 /src/dist/src ./dist/src
+# Numeric, so that Kubernetes' runAsNonRoot can verify it.
+USER 65532:65532
+EXPOSE 9443
+ENTRYPOINT ["/nodejs/bin/node", "dist/src/webhook/main.js"]
