@@ -6,7 +6,7 @@
 //  - the Dockerfile's runtime stage is small, non-root and copies only the production bundle.
 // test/e2e/chart.test.ts applies the same manifests to the real local control plane, and starts
 // the production bundle from a clean directory.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -230,7 +230,7 @@ function decideScale(req: AdmissionRequest, view: AppView): Decision {
   const live = view.live && view.deployments[view.live];
   if (!live || live.metadata.name !== req.name) return allow();
   const replicas = (req.object as Scale).spec?.replicas ?? 0;
-  const before = (req.oldObject as Scale).spec?.replicas;
+  const before = (req.oldObject as Scale).spec?.replicas ?? 0;
   if (replicas === 0 && before !== 0) return denyScaleToZero(view, req.name ?? '');
   return allow();
 }
