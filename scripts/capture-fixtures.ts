@@ -74,7 +74,7 @@ async function main() {
 
   const dir = join(tmpdir(), `kbg-capture-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  const webhook = await startWebhook({ extraArgs: ['--capture-dir', dir], probeNamespace: NS });
+  const webhook = await startWebhook({ extraArgs: ['--capture-dir', dir], namespace: NS });
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   try {

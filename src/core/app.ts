@@ -31,6 +31,10 @@ export interface AppView {
   live?: Colour;
   idle?: Colour;
   deployments: Partial<Record<Colour, Deployment>>;
+  /** Deployments left out of `deployments` because their colour already had one. */
+  duplicates: Deployment[];
+  /** Every Service of the app (active, preview and unmarked ones). */
+  services: Service[];
   /** Things that make the app's state ambiguous; each a sentence a person can act on. */
   problems: string[];
 }
@@ -97,6 +101,7 @@ export function resolveApp(objs: AppObjects): AppView {
   const previews = services.filter((s) => s !== active && serviceRole(s) === 'preview');
 
   const deployments: Partial<Record<Colour, Deployment>> = {};
+  const duplicates: Deployment[] = [];
   for (const d of objs.deployments) {
     if (d.metadata.deletionTimestamp) continue;
     const c = colourOfDeployment(d, slotKey);
@@ -108,6 +113,7 @@ export function resolveApp(objs: AppObjects): AppView {
     }
     const seen = deployments[c];
     if (seen) {
+      duplicates.push(d);
       problems.push(
         `app ${objs.app} has two ${c} Deployments (${seen.metadata.name}, ${d.metadata.name}); keep one per colour`,
       );
@@ -125,13 +131,30 @@ export function resolveApp(objs: AppObjects): AppView {
         `Service ${active.metadata.name} selects ${v === undefined ? `no ${slotKey} label` : `${slotKey}=${v}`}; it should select ${slotKey}=blue or ${slotKey}=green`,
       );
   }
-  const view: AppView = { namespace: objs.namespace, app: objs.app, slotKey, previews, deployments, problems };
+  const view: AppView = { namespace: objs.namespace, app: objs.app, slotKey, previews, deployments, duplicates, services, problems };
   if (active) view.active = active;
   if (live) {
     view.live = live;
     view.idle = otherColour(live);
   }
   return view;
+}
+
+/**
+ * The colours that receive traffic: what each Service that is not a preview selects
+ * (both colours for a Service without the slot key). With a clean app this is just the live colour.
+ */
+export function servingColours(view: AppView): Set<Colour> {
+  const out = new Set<Colour>();
+  for (const s of view.services) {
+    if (serviceRole(s) === 'preview') continue;
+    const v = s.spec?.selector?.[view.slotKey];
+    if (v === undefined) {
+      out.add('blue');
+      out.add('green');
+    } else if (isColour(v)) out.add(v);
+  }
+  return out;
 }
 
 export function deploymentName(d: Deployment | undefined): string {

@@ -58,7 +58,14 @@ export async function handleAdmission(endpoint: Endpoint, body: unknown, deps: H
   if (app && deps.freshView && target.type === 'service' && req.operation === 'UPDATE' && endpoint === 'validate' && selectorChanged(req))
     view = await deps.freshView(ns, app);
 
-  const decision = decide(endpoint, req, view, deps.now());
+  let decision: ReturnType<typeof decide>;
+  try {
+    decision = decide(endpoint, req, view, deps.now());
+  } catch (e) {
+    // The review was well formed but an object inside it is not (a field of the wrong type, absurd nesting).
+    deps.metrics?.badRequests.inc({ reason: 'malformed-object' });
+    return badRequest(req.uid, `malformed AdmissionReview: the ${req.kind.kind} in it could not be read (${(e as Error).message})`);
+  }
   if (decision.outcome === 'invalid') {
     deps.metrics?.badRequests.inc({ reason: 'unexpected' });
     return badRequest(req.uid, decision.message);

@@ -13,6 +13,8 @@ export interface WebhookOptions {
   caBundle: string;
   /** Namespaces never sent to the webhook (its own, kube-system). */
   excludeNamespaces: string[];
+  /** Only namespaces carrying these labels (opt-in per namespace); none: every namespace not excluded. */
+  namespaceMatchLabels?: Record<string, string>;
   name?: string;
 }
 
@@ -25,7 +27,8 @@ function clientConfig(o: WebhookOptions, path: string): ClientConfig {
 }
 
 function namespaceSelector(o: WebhookOptions) {
-  return { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: o.excludeNamespaces }] };
+  const notExcluded = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: o.excludeNamespaces }] };
+  return o.namespaceMatchLabels && Object.keys(o.namespaceMatchLabels).length ? { matchLabels: o.namespaceMatchLabels, ...notExcluded } : notExcluded;
 }
 
 export function mutatingConfiguration(o: WebhookOptions) {

@@ -41,6 +41,7 @@ export function webhookCommand(): Command {
     .addOption(new Option('--register-url <url>', 'create or replace the webhook configurations so the apiserver calls this URL (a webhook running outside the cluster)').env('KBG_REGISTER_URL'))
     .addOption(new Option('--unregister-on-exit', 'with --register-url: delete the webhook configurations on shutdown').env('KBG_UNREGISTER_ON_EXIT'))
     .addOption(new Option('--exclude-namespaces <names>', 'with --register-url: namespaces never sent to the webhook').env('KBG_EXCLUDE_NAMESPACES').default('kube-system'))
+    .addOption(new Option('--namespace-match-labels <k=v,...>', 'with --register-url: only namespaces carrying these labels are sent to the webhook').env('KBG_NAMESPACE_MATCH_LABELS'))
     .addOption(new Option('--patch-ca-bundle', "write the CA into the existing webhook configurations' caBundle").env('KBG_PATCH_CA_BUNDLE'))
     .addOption(new Option('--webhook-config-name <name>', 'name of the Mutating- and ValidatingWebhookConfiguration').env('KBG_WEBHOOK_CONFIG_NAME').default(CONFIG_NAME))
     .addOption(new Option('--namespace <ns>', "the webhook's own namespace (Secret, Lease)").env('POD_NAMESPACE').default('kube-bluegreen'))
@@ -66,6 +67,7 @@ export interface WebhookFlags {
   registerUrl?: string;
   unregisterOnExit?: boolean | string;
   excludeNamespaces: string;
+  namespaceMatchLabels?: string;
   patchCaBundle?: boolean | string;
   webhookConfigName: string;
   namespace: string;
@@ -138,8 +140,13 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
 
   await synced;
   const exclude = list(flags.excludeNamespaces);
+  const matchLabels = Object.fromEntries(list(flags.namespaceMatchLabels ?? '').map((kv) => kv.split('=', 2) as [string, string]));
   if (flags.registerUrl)
-    await applyConfigurations(client, { client: { url: flags.registerUrl }, caBundle: Buffer.from(tls.ca).toString('base64'), excludeNamespaces: exclude, name: flags.webhookConfigName }, log);
+    await applyConfigurations(
+      client,
+      { client: { url: flags.registerUrl }, caBundle: Buffer.from(tls.ca).toString('base64'), excludeNamespaces: exclude, namespaceMatchLabels: matchLabels, name: flags.webhookConfigName },
+      log,
+    );
   if (truthy(flags.patchCaBundle)) await patchCaBundle(client, flags.webhookConfigName, tls.ca, log);
 
   const identity = `${hostname()}_${process.pid}`;

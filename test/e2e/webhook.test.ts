@@ -30,7 +30,7 @@ beforeAll(async () => {
   await apply(sampleApp({ namespace: ns.name, replicas: 2 }));
   await apply(sampleApp({ namespace: ns.name, app: 'web', slotKey: 'environment', extraSelector: { tier: 'frontend' }, image: 'registry.example/web:v1' }));
   for (const d of ['shop-blue', 'shop-green', 'web-blue', 'web-green']) await rolledOut(d);
-  wh = await startWebhook({ probeNamespace: ns.name });
+  wh = await startWebhook({ namespace: ns.name });
 });
 
 afterAll(async () => {

@@ -2,7 +2,7 @@
 // allow / deny with a reason / a JSON patch / warnings / a side effect out.
 import fjp from 'fast-json-patch';
 import type { Operation as JsonPatchOp } from 'fast-json-patch';
-import { type AppView, appNameOf, colourOfDeployment } from '../app.ts';
+import { type AppView, appNameOf, colourOfDeployment, servingColours } from '../app.ts';
 import { readyToServe } from '../availability.ts';
 import type { Deployment, Scale, Service } from '../k8s-types.ts';
 import { annotationsOf, labelsOf } from '../k8s-types.ts';
@@ -123,6 +123,10 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
     const oldD = req.oldObject as Deployment;
     if (CLEANUP_USERS.has(req.userInfo.username ?? '')) return allow();
     if (!isLiveDeployment(oldD, view)) return allow();
+    const twin = [view.deployments[view.live!], ...view.duplicates].find(
+      (d) => d && d.metadata.name !== oldD.metadata.name && colourOfDeployment(d, view.slotKey) === view.live,
+    );
+    if (twin) return allow([`${twin.metadata.name} is also ${view.live} and keeps serving app ${view.app}`]);
     return deny(
       `Deployment ${oldD.metadata.name} is the live colour (${view.live}) of app ${view.app}: Service ${view.active?.metadata.name} sends traffic to it. ` +
         `Switch first with 'kubectl bg switch ${view.app}${nsFlag(ns)}', then delete it; to remove the whole app, delete Service ${view.active?.metadata.name} first`,
@@ -142,7 +146,14 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   const newD = req.object as Deployment;
   const broken = deploymentInvariant(oldD, newD, view);
   if (broken) return deny(broken, 422, 'Invalid');
-  if (!isLiveDeployment(oldD, view)) return allow(view.problems.length && !view.live ? view.problems.slice(0, 1) : []);
+  if (!isLiveDeployment(oldD, view)) {
+    // No single live colour (ambiguous Services): a colour that still receives traffic must not change in place.
+    const colour = colourOfDeployment(oldD, view.slotKey);
+    const serving = !view.live && colour !== undefined && servingColours(view).has(colour);
+    if (serving && !sameTemplate(oldD.spec?.template, newD.spec?.template, view.slotKey, { ignoreRestart: true }))
+      return denyAmbiguous(view);
+    return allow(view.problems.length && !view.live ? view.problems.slice(0, 1) : []);
+  }
 
   const name = newD.metadata.name ?? '';
   const replicas = newD.spec?.replicas ?? 1;
@@ -171,7 +182,7 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
       409,
       'Conflict',
     );
-  if (view.problems.length) return deny(`app ${view.app} is in an ambiguous state: ${view.problems[0]}`, 409, 'Conflict');
+  if (view.problems.length) return denyAmbiguous(view);
 
   const reverted = structuredClone(newD);
   reverted.spec!.template = structuredClone(oldD.spec?.template);
@@ -209,10 +220,14 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   };
 }
 
+/** Of the live colour: every Deployment whose pod template carries it receives traffic (duplicates included). */
 function isLiveDeployment(d: Deployment, view: AppView): boolean {
-  if (!view.live) return false;
-  const c = colourOfDeployment(d, view.slotKey);
-  return c === view.live && view.deployments[c]?.metadata.name === d.metadata.name;
+  return view.live !== undefined && colourOfDeployment(d, view.slotKey) === view.live;
+}
+
+/** A template change to a colour that receives traffic, while the app's state is ambiguous. */
+function denyAmbiguous(view: AppView): Decision {
+  return deny(`app ${view.app} is in an ambiguous state: ${view.problems[0] ?? 'no Service selects a single colour'}`, 409, 'Conflict');
 }
 
 function denyScaleToZero(view: AppView, name: string): Decision {

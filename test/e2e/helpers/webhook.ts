@@ -40,6 +40,11 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Namespace in which to probe that the apiserver calls the webhook. */
   probeNamespace?: string;
+  /**
+   * Only this namespace is sent to the webhook (namespaceSelector on its name), so test
+   * files sharing one cluster never see each other's webhooks. Also the probe namespace.
+   */
+  namespace?: string;
 }
 
 export async function freePort(): Promise<number> {
@@ -88,6 +93,7 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
     '--shutdown-delay', '0',
     '--scale-down-interval', '1',
     '--log-level', 'debug',
+    ...(opts.namespace ? ['--namespace-match-labels', `kubernetes.io/metadata.name=${opts.namespace}`] : []),
     ...(opts.extraArgs ?? []),
   ];
   let child: ChildProcess | undefined;
@@ -105,7 +111,7 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
     await Promise.race([registered, exited]);
     exited.catch(() => {});
     ca = readFileSync(join(certDir, 'ca.crt'), 'utf8');
-    await waitForApiserverToCall(opts.probeNamespace ?? 'default', () => out.slice(from));
+    await waitForApiserverToCall(opts.namespace ?? opts.probeNamespace ?? 'default', () => out.slice(from));
   };
   await launch();
 
