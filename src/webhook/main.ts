@@ -135,7 +135,10 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
   });
   const [host, portText] = splitHostPort(flags.listen);
   const server = await listenHttps(app, tls, host, Number(portText));
-  onCert = (p) => server.setCertificate(p);
+  onCert = (p) => {
+    tls = p;
+    server.setCertificate(p);
+  };
   log.info({ listen: `${host}:${server.port}` }, 'listening (HTTPS)');
 
   await synced;
@@ -147,7 +150,38 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
       { client: { url: flags.registerUrl }, caBundle: Buffer.from(tls.ca).toString('base64'), excludeNamespaces: exclude, namespaceMatchLabels: matchLabels, name: flags.webhookConfigName },
       log,
     );
-  if (truthy(flags.patchCaBundle)) await patchCaBundle(client, flags.webhookConfigName, tls.ca, log);
+  // Keep the CA in the configurations: retried until they exist (the chart may create them after
+  // the pods), and re-asserted so a re-applied configuration with an empty caBundle heals itself.
+  let caKeeper: NodeJS.Timeout | undefined;
+  if (truthy(flags.patchCaBundle)) {
+    const keep = async () => {
+      let next = 30_000;
+      try {
+        await patchCaBundle(client, flags.webhookConfigName, tls.ca, log);
+      } catch (e) {
+        log.warn({ err: (e as Error).message, configuration: flags.webhookConfigName }, 'could not write caBundle yet; retrying');
+        next = 5_000;
+      }
+      caKeeper = setTimeout(keep, next);
+    };
+    await keep();
+  }
+  // Self-signed and shared: pick up a renewal (by this or another replica) without a restart.
+  let certRefresh: NodeJS.Timeout | undefined;
+  if (!flags.tlsCertFile && flags.tlsSecret) {
+    const secret = flags.tlsSecret;
+    certRefresh = setInterval(() => {
+      sharedSelfSigned(client, flags.namespace, secret, { dnsNames: list(flags.selfSignedDns), ipAddresses: list(flags.selfSignedIp) }, log).then(
+        (p) => {
+          if (p.cert === tls.cert) return;
+          tls = p;
+          server.setCertificate(p);
+          log.info({ certificate: certSummary(p.cert) }, 'serving the renewed certificate');
+        },
+        (e: Error) => log.warn({ err: e.message }, 'could not refresh the shared certificate'),
+      );
+    }, 10 * 60_000);
+  }
 
   const identity = `${hostname()}_${process.pid}`;
   const leader = new LeaderElector({ client, namespace: flags.namespace, name: flags.leaderElectionId, identity, log });
@@ -158,6 +192,8 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
   const stop = () =>
     (stopping ??= (async () => {
       shuttingDown = true;
+      clearTimeout(caKeeper);
+      clearInterval(certRefresh);
       log.info({ delaySeconds: Number(flags.shutdownDelay) }, 'shutting down: not ready any more');
       await new Promise((r) => setTimeout(r, Number(flags.shutdownDelay) * 1000));
       await server.close();

@@ -13,7 +13,15 @@ export interface CertPair {
   key: string;
   /** PEM of the CA that signed cert (the caBundle for webhook configurations). */
   ca: string;
+  /** The CA's private key, when we hold it (self-signed): renewals re-sign with the same CA. */
+  caKey?: string;
 }
+
+/** The CA lives long; serving certificates are renewed under it, so caBundle never changes on renewal. */
+export const CA_DAYS = 3650;
+export const SERVING_DAYS = 365;
+/** Renew a serving certificate with less than this left. */
+export const RENEW_BEFORE_DAYS = 30;
 
 export interface SelfSignedOptions {
   dnsNames: string[];
@@ -21,20 +29,30 @@ export interface SelfSignedOptions {
   days?: number;
 }
 
-export async function generateSelfSigned(o: SelfSignedOptions): Promise<CertPair> {
+function daysLeft(pem: string, now = Date.now()): number {
+  return (new Date(new X509Certificate(pem).validTo).getTime() - now) / 86_400_000;
+}
+
+/**
+ * A serving certificate for o's names, signed by `ca` when given (a renewal), else by a new CA
+ * valid CA_DAYS. RSA 2048, SHA-256.
+ */
+export async function generateSelfSigned(o: SelfSignedOptions, ca?: { cert: string; key: string }): Promise<CertPair> {
   const now = new Date();
-  const until = new Date(now.getTime() + (o.days ?? 365) * 86_400_000);
+  const until = new Date(now.getTime() + (o.days ?? SERVING_DAYS) * 86_400_000);
   const notBefore = new Date(now.getTime() - 5 * 60_000);
-  const ca = await generate([{ name: 'commonName', value: 'kube-bluegreen-ca' }], {
-    keySize: 2048,
-    algorithm: 'sha256',
-    notBeforeDate: notBefore,
-    notAfterDate: until,
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ],
-  });
+  const issuer: { cert: string; key: string } =
+    ca ??
+    (await generate([{ name: 'commonName', value: `kube-bluegreen-ca-${now.toISOString().slice(0, 10)}` }], {
+      keySize: 2048,
+      algorithm: 'sha256',
+      notBeforeDate: notBefore,
+      notAfterDate: new Date(now.getTime() + CA_DAYS * 86_400_000),
+      extensions: [
+        { name: 'basicConstraints', cA: true, critical: true },
+        { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+      ],
+    }).then((g) => ({ cert: g.cert, key: g.private })));
   const altNames = [
     ...o.dnsNames.map((value) => ({ type: 2 as const, value })),
     ...(o.ipAddresses ?? []).map((ip) => ({ type: 7 as const, ip })),
@@ -44,7 +62,7 @@ export async function generateSelfSigned(o: SelfSignedOptions): Promise<CertPair
     algorithm: 'sha256',
     notBeforeDate: notBefore,
     notAfterDate: until,
-    ca: { key: ca.private, cert: ca.cert },
+    ca: { key: issuer.key, cert: issuer.cert },
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
@@ -52,7 +70,7 @@ export async function generateSelfSigned(o: SelfSignedOptions): Promise<CertPair
       { name: 'subjectAltName', altNames },
     ],
   });
-  return { cert: serving.cert, key: serving.private, ca: ca.cert };
+  return { cert: serving.cert, key: serving.private, ca: issuer.cert, caKey: issuer.key };
 }
 
 export function certSummary(pem: string): { subject: string; notAfter: string; fingerprint256: string } {
@@ -102,9 +120,11 @@ export function watchCertFiles(
 }
 
 /**
- * Self-signed, shared through a Secret: the first replica to start creates it, the
- * others (and restarts) load it. Create is atomic, so two replicas racing end up
- * with one CA.
+ * Self-signed, shared through a Secret (tls.crt, tls.key, ca.crt, ca.key): the first replica to
+ * start creates it, the others load it. Create is atomic, so two replicas racing end up with one
+ * CA. Called again periodically by every replica: a serving certificate near its end is renewed
+ * under the same CA (caBundle unchanged, so replicas still serving the old one stay trusted), and
+ * a renewal made by another replica is picked up.
  */
 export async function sharedSelfSigned(
   client: KubeClient,
@@ -114,45 +134,48 @@ export async function sharedSelfSigned(
   log: Logger,
 ): Promise<CertPair> {
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
-  const read = async (): Promise<CertPair | undefined> => {
-    try {
-      const s = await client.get<{ data?: Record<string, string> }>(`${path}/${encodeURIComponent(secretName)}`);
-      const d = s.data ?? {};
-      if (!d['tls.crt'] || !d['tls.key'] || !d['ca.crt']) return undefined;
-      const dec = (v: string) => Buffer.from(v, 'base64').toString('utf8');
-      const pair = { cert: dec(d['tls.crt']), key: dec(d['tls.key']), ca: dec(d['ca.crt']) };
-      const left = new Date(new X509Certificate(pair.cert).validTo).getTime() - Date.now();
-      return left > 30 * 86_400_000 ? pair : undefined;
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return undefined;
-      throw e;
-    }
-  };
-  const existing = await read();
-  if (existing) {
-    log.info({ secret: `${namespace}/${secretName}` }, 'loaded the shared self-signed certificate');
-    return existing;
-  }
-  const pair = await generateSelfSigned(o);
   const enc = (v: string) => Buffer.from(v).toString('base64');
-  const body = {
+  const dec = (v: string) => Buffer.from(v, 'base64').toString('utf8');
+  const body = (p: CertPair, resourceVersion?: string) => ({
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: secretName, namespace, labels: { 'app.kubernetes.io/name': 'kube-bluegreen' } },
+    metadata: { name: secretName, namespace, labels: { 'app.kubernetes.io/name': 'kube-bluegreen' }, ...(resourceVersion ? { resourceVersion } : {}) },
     type: 'kubernetes.io/tls',
-    data: { 'tls.crt': enc(pair.cert), 'tls.key': enc(pair.key), 'ca.crt': enc(pair.ca) },
-  };
-  try {
-    await client.create(path, body);
-    log.info({ secret: `${namespace}/${secretName}` }, 'generated a self-signed CA and serving certificate and stored them');
-    return pair;
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.status !== 409) throw e;
-    // Another replica won the race, or the stored pair is near expiry: take or replace it.
-    const again = await read();
-    if (again) return again;
-    await client.request('PUT', `${path}/${encodeURIComponent(secretName)}`, { body });
-    log.info({ secret: `${namespace}/${secretName}` }, 'replaced an expiring self-signed certificate');
-    return pair;
+    data: { 'tls.crt': enc(p.cert), 'tls.key': enc(p.key), 'ca.crt': enc(p.ca), ...(p.caKey ? { 'ca.key': enc(p.caKey) } : {}) },
+  });
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let stored: { metadata: { resourceVersion?: string }; data?: Record<string, string> } | undefined;
+    try {
+      stored = await client.get(`${path}/${encodeURIComponent(secretName)}`);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+    const d = stored?.data ?? {};
+    if (stored && d['tls.crt'] && d['tls.key'] && d['ca.crt']) {
+      const pair: CertPair = { cert: dec(d['tls.crt']), key: dec(d['tls.key']), ca: dec(d['ca.crt']), ...(d['ca.key'] ? { caKey: dec(d['ca.key']) } : {}) };
+      if (daysLeft(pair.cert) > RENEW_BEFORE_DAYS) return pair;
+      // Renew: under the same CA while it has years left, else (or without its key) under a new one.
+      const keepCa = pair.caKey && daysLeft(pair.ca) > SERVING_DAYS ? { cert: pair.ca, key: pair.caKey } : undefined;
+      const renewed = await generateSelfSigned(o, keepCa);
+      try {
+        await client.request('PUT', `${path}/${encodeURIComponent(secretName)}`, { body: body(renewed, stored.metadata.resourceVersion) });
+        log.info({ secret: `${namespace}/${secretName}`, sameCa: !!keepCa }, 'renewed the shared serving certificate');
+        return renewed;
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 409) continue; // another replica renewed it: read theirs
+        throw e;
+      }
+    }
+    const pair = await generateSelfSigned(o);
+    try {
+      if (stored) await client.request('PUT', `${path}/${encodeURIComponent(secretName)}`, { body: body(pair, stored.metadata.resourceVersion) });
+      else await client.create(path, body(pair));
+      log.info({ secret: `${namespace}/${secretName}` }, 'generated a self-signed CA and serving certificate and stored them');
+      return pair;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409) continue; // another replica won the race: load its pair
+      throw e;
+    }
   }
+  throw new Error(`Secret ${namespace}/${secretName} kept changing while reading the shared certificate`);
 }

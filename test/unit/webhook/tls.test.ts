@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/webhook/logger.ts';
-import { type CertPair, certSummary, generateSelfSigned, watchCertFiles } from '../../../src/webhook/tls.ts';
+import { CA_DAYS, type CertPair, certSummary, generateSelfSigned, SERVING_DAYS, watchCertFiles } from '../../../src/webhook/tls.ts';
 
 /** Polls until cond() holds; fails after timeoutMs. */
 async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -36,7 +36,7 @@ describe('generateSelfSigned', () => {
   it('the CA is a CA, self-signed', () => {
     const ca = new X509Certificate(pair.ca);
     expect(ca.ca).toBe(true);
-    expect(ca.subject).toBe('CN=kube-bluegreen-ca');
+    expect(ca.subject).toMatch(/^CN=kube-bluegreen-ca-\d{4}-\d{2}-\d{2}$/);
     expect(ca.verify(ca.publicKey)).toBe(true);
     expect(ca.checkIssued(ca)).toBe(true);
   });
@@ -50,11 +50,28 @@ describe('generateSelfSigned', () => {
     expect(cert.issuer).toBe(ca.subject);
   });
 
+  it('the CA lasts CA_DAYS and the serving certificate SERVING_DAYS; the pair carries the CA key', () => {
+    const days = (pem: string) => (new Date(new X509Certificate(pem).validTo).getTime() - startedAt) / 86_400_000;
+    expect(Math.round(days(pair.ca))).toBe(CA_DAYS);
+    expect(Math.round(days(pair.cert))).toBe(SERVING_DAYS);
+    expect(pair.caKey).toMatch(/BEGIN PRIVATE KEY/);
+  });
+
+  it('a renewal under the same CA: a new serving key and certificate, the same CA (caBundle unchanged)', async () => {
+    const renewed = await generateSelfSigned({ dnsNames: DNS }, { cert: pair.ca, key: pair.caKey! });
+    expect(renewed.ca).toBe(pair.ca);
+    expect(renewed.caKey).toBe(pair.caKey);
+    expect(renewed.key).not.toBe(pair.key);
+    const cert = new X509Certificate(renewed.cert);
+    expect(cert.verify(new X509Certificate(pair.ca).publicKey)).toBe(true);
+    expect(cert.fingerprint256).not.toBe(new X509Certificate(pair.cert).fingerprint256);
+  }, 30_000);
+
   it('is not signed by another generated CA', () => {
     const cert = new X509Certificate(pair.cert);
     const foreign = new X509Certificate(other.ca);
     expect(cert.verify(foreign.publicKey)).toBe(false);
-    // (Every generated CA has the same subject, so a name check alone cannot tell them apart.)
+    // (CAs generated the same day have the same subject, so a name check alone cannot tell them apart.)
     expect(foreign.subject).toBe(new X509Certificate(pair.ca).subject);
   });
 
@@ -191,7 +208,7 @@ describe('watchCertFiles', () => {
     }
     const { w: w2 } = setup('initial-ca', pair, true);
     try {
-      expect(w2.initial).toEqual(pair);
+      expect(w2.initial).toEqual({ cert: pair.cert, key: pair.key, ca: pair.ca });
     } finally {
       w2.close();
     }
@@ -203,7 +220,7 @@ describe('watchCertFiles', () => {
       const next = nextChange();
       swap(other);
       await next;
-      expect(changes.at(-1)).toEqual(other);
+      expect(changes.at(-1)).toEqual({ cert: other.cert, key: other.key, ca: other.ca });
       expect(lines.some((l) => l.includes('reloaded serving certificate') && l.includes(new X509Certificate(other.cert).fingerprint256))).toBe(true);
     } finally {
       w.close();
