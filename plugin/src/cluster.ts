@@ -1,0 +1,73 @@
+// The narrow view of the Kubernetes API that the commands need. KubeCluster
+// implements it over src/kube/client.ts; unit tests implement it in memory.
+// Errors are ApiError (src/kube/client.ts) with the HTTP status, from both.
+import type { Deployment, ObjectMeta, Service } from '../../src/core/k8s-types.ts';
+import type { ApiError, PatchType } from '../../src/kube/client.ts';
+
+export type { ApiError, PatchType };
+
+export interface WriteOptions {
+  /** Server-side dry run (dryRun=All): admission runs, nothing is stored. */
+  dryRun?: boolean;
+}
+
+export interface Pod {
+  metadata: ObjectMeta;
+  status?: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[] };
+  [k: string]: unknown;
+}
+
+export interface Endpoint {
+  addresses: string[];
+  conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+  targetRef?: { kind?: string; name?: string; namespace?: string; uid?: string };
+}
+
+export interface EndpointSlice {
+  metadata: ObjectMeta;
+  endpoints?: Endpoint[] | null;
+  [k: string]: unknown;
+}
+
+export interface Cluster {
+  /** The namespace of the kubeconfig's current context ("default" when it names none). */
+  readonly defaultNamespace: string;
+  /** ns undefined: every namespace. */
+  listDeployments(ns: string | undefined, labelSelector?: string): Promise<Deployment[]>;
+  listServices(ns: string | undefined, labelSelector?: string): Promise<Service[]>;
+  /** undefined when it does not exist. */
+  getDeployment(ns: string, name: string): Promise<Deployment | undefined>;
+  getService(ns: string, name: string): Promise<Service | undefined>;
+  createDeployment(ns: string, body: Deployment, opts?: WriteOptions): Promise<Deployment>;
+  patchDeployment(ns: string, name: string, patch: unknown, type: PatchType, opts?: WriteOptions): Promise<Deployment>;
+  patchService(ns: string, name: string, patch: unknown, type: PatchType, opts?: WriteOptions): Promise<Service>;
+  deleteDeployment(ns: string, name: string, opts?: WriteOptions): Promise<void>;
+  listPods(ns: string, labelSelector: string): Promise<Pod[]>;
+  listEndpointSlices(ns: string, labelSelector: string): Promise<EndpointSlice[]>;
+  listNamespaces(): Promise<string[]>;
+  /** The user the credentials authenticate as (a SelfSubjectReview), when the server says. */
+  whoAmI(): Promise<string | undefined>;
+  close(): void;
+}
+
+/**
+ * An ApiError of src/kube/client.ts, told by shape so that this module does not
+ * load the client (and @kubernetes/client-node) before a command needs it.
+ */
+export function isApiError(e: unknown): e is ApiError {
+  return e instanceof Error && e.name === 'ApiError' && typeof (e as ApiError).status === 'number';
+}
+export function isNotFound(e: unknown): boolean {
+  return isApiError(e) && e.status === 404;
+}
+export function isConflict(e: unknown): boolean {
+  return isApiError(e) && e.status === 409;
+}
+export function isAlreadyExists(e: unknown): boolean {
+  return isApiError(e) && e.status === 409 && e.reason === 'AlreadyExists';
+}
+/** A refusal by an admission webhook or a ValidatingAdmissionPolicy (as opposed to RBAC or a malformed request). */
+export function isAdmissionDenial(e: unknown): e is ApiError {
+  return isApiError(e) && /denied the request|ValidatingAdmissionPolicy/.test(e.message);
+}
+

@@ -1,0 +1,121 @@
+// kubectl bg abort APP [--scale-down] [--dry-run]: undo a pending rollout of the
+// idle colour by setting its pod template back to the live colour's (with the
+// idle slot label). JSON patch guarded by the idle Deployment's resourceVersion.
+import type { Command } from 'commander';
+import type { Operation } from 'fast-json-patch';
+import { type AppView, resolveApp } from '../../../src/core/app.ts';
+import { lastSwitch, parseHistory } from '../../../src/core/history.ts';
+import { annotationsOf, type Deployment, type PodTemplateSpec } from '../../../src/core/k8s-types.ts';
+import { HISTORY_ANNOTATION } from '../../../src/core/labels.ts';
+import { imagesOf, templateHash } from '../../../src/core/template.ts';
+import { requireApp } from '../app-objects.ts';
+import { isAdmissionDenial, isApiError } from '../cluster.ts';
+import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
+import { EXIT, refused } from '../exit-codes.ts';
+import { colourStyle } from '../render/paint.ts';
+import { columns } from '../render/table.ts';
+
+export interface AbortFlags {
+  dryRun: boolean;
+  scaleDown: boolean;
+}
+
+export const ABORT_RETRIES = 3;
+
+export function register(program: Command, ctx: Context, done: (code: number) => void): void {
+  program
+    .command('abort')
+    .description("Undo a pending rollout of the idle colour: set its pod template back to the live colour's")
+    .argument('<app>', 'app name (label bluegreen.io/app)')
+    .option('--scale-down', 'also scale the idle colour to 0 replicas')
+    .option('--dry-run', 'print what would change and ask the API server (dryRun=All); change nothing')
+    .action(async (app: string, o: AbortFlags, cmd: Command) => {
+      const s = await openSession(ctx, cmd.optsWithGlobals<GlobalOptions>());
+      try {
+        done(await runAbort(s, app, { dryRun: !!o.dryRun, scaleDown: !!o.scaleDown }));
+      } finally {
+        s.cluster.close();
+      }
+    });
+}
+
+export type AbortPlan =
+  | { ok: true; live: Deployment; idle: Deployment; template: PodTemplateSpec; patch: Operation[] }
+  | { ok: false; reason: string; hint: string };
+
+/** What abort changes, from the app's view alone. */
+export function planAbort(view: AppView, scaleDown: boolean): AbortPlan {
+  const { app } = view;
+  const ns = nsFlag(view.namespace);
+  if (!view.live || !view.idle)
+    return { ok: false, reason: view.problems[0] ?? `app ${app} has no active Service selecting blue or green`, hint: `kubectl bg status ${app}${ns}` };
+  const live = view.deployments[view.live];
+  const idle = view.deployments[view.idle];
+  if (!live) return { ok: false, reason: `app ${app} has no ${view.live} Deployment`, hint: `kubectl bg status ${app}${ns}` };
+  if (!idle) return { ok: false, reason: `nothing to abort: app ${app} has no ${view.idle} Deployment`, hint: `kubectl bg status ${app}${ns}` };
+  const liveT = templateHash(live.spec?.template, view.slotKey);
+  const idleT = templateHash(idle.spec?.template, view.slotKey);
+  if (liveT === idleT)
+    return {
+      ok: false,
+      reason: `nothing to abort: ${idle.metadata.name} (${view.idle}, idle) already runs the live version of ${app}`,
+      hint: `kubectl bg status ${app}${ns}`,
+    };
+  const last = lastSwitch(parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]).records);
+  if (last && last.from === view.idle && last.fromTemplate === idleT)
+    return {
+      ok: false,
+      reason: `nothing to abort: ${idle.metadata.name} (${view.idle}, idle) holds the version that was live before the last switch, kept for a rollback`,
+      hint: `kubectl bg rollback ${app}${ns}`,
+    };
+  const template = structuredClone(live.spec?.template ?? {});
+  template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [view.slotKey]: view.idle } };
+  const patch: Operation[] = [
+    { op: 'test', path: '/metadata/resourceVersion', value: idle.metadata.resourceVersion },
+    { op: 'replace', path: '/spec/template', value: template },
+  ];
+  if (scaleDown) patch.push({ op: 'replace', path: '/spec/replicas', value: 0 });
+  return { ok: true, live, idle, template, patch };
+}
+
+export async function runAbort(s: Session, app: string, f: AbortFlags): Promise<number> {
+  const { cluster, namespace: ns, paint: p } = s;
+  for (let attempt = 0; ; attempt++) {
+    const view = resolveApp(await requireApp(cluster, ns, app));
+    const plan = planAbort(view, f.scaleDown);
+    if (!plan.ok) throw refused(plan.reason, plan.hint);
+    const idleName = plan.idle.metadata.name ?? '';
+    const idleC = p.paint(colourStyle(view.idle), view.idle!);
+    const liveC = p.paint(colourStyle(view.live), view.live!);
+    if (attempt === 0) {
+      s.out(`abort the rollout of ${idleName} (${idleC}, idle) in namespace ${ns}${f.dryRun ? ' (dry run)' : ''}\n`);
+      const rows = [
+        ['images:', `${imagesOf(plan.idle.spec?.template).join(' ')} -> ${imagesOf(plan.template).join(' ')}`],
+        ['template:', `${templateHash(plan.idle.spec?.template, view.slotKey)} -> ${templateHash(plan.template, view.slotKey)} (the live version, ${liveC})`],
+      ];
+      if (f.scaleDown) rows.push(['replicas:', `${plan.idle.spec?.replicas ?? 1} -> 0`]);
+      s.out(columns(rows, '  '));
+    }
+    try {
+      await cluster.patchDeployment(ns, idleName, plan.patch, 'json', { dryRun: f.dryRun });
+    } catch (e) {
+      if (isAdmissionDenial(e)) throw refused(`the API server refused to change ${idleName}: ${(e as Error).message}`);
+      // A failed resourceVersion test (422) or a conflict (409): the Deployment changed since it was read.
+      if (isApiError(e) && (e.status === 409 || e.status === 422) && attempt < ABORT_RETRIES) {
+        const now = await cluster.getDeployment(ns, idleName);
+        if (now && now.metadata.resourceVersion !== plan.idle.metadata.resourceVersion) {
+          s.err(`${idleName} changed since it was read; reading it again (retry ${attempt + 1} of ${ABORT_RETRIES})\n`);
+          continue;
+        }
+      }
+      throw e;
+    }
+    if (f.dryRun) s.out('server dry run: accepted by the API server and its admission webhooks; nothing was changed\n');
+    else
+      s.out(
+        `aborted: ${idleName} is back to the live version of ${app}` +
+          (f.scaleDown ? ' and scaled down\n' : `; its pods roll back to it now (to free them: 'kubectl scale deployment/${idleName}${nsFlag(ns)} --replicas=0')\n`),
+      );
+    return EXIT.OK;
+  }
+}

@@ -1,0 +1,458 @@
+// kubectl bg init APP --from deployment/NAME [--service NAME] [--slot-label KEY] [--keep-source]
+//
+// Enrols an app. Two starting points:
+// - copy: one ordinary Deployment (no slot label) and its Service. APP-blue is
+//   created as a copy of it (slot=blue, same replicas, live) and APP-green too
+//   (slot=green, 0 replicas: idle and scaled down until a change is redirected
+//   to it, when the webhook raises it to the live count). Once blue is
+//   available the Service selects slot=blue, then the source is deleted
+//   (--keep-source keeps it; it then receives no traffic).
+// - adopt: the source already carries KEY=blue|green (the seeds' setup, e.g.
+//   `environment`): the colours exist; only the missing labels and annotations
+//   are added (and a missing second colour created, scaled down).
+// Every step is skipped when already done, so running init again (or after an
+// interruption) finishes the job or says the app is already enrolled.
+import type { Command } from 'commander';
+import type { Deployment, Service } from '../../../src/core/k8s-types.ts';
+import { annotationsOf, labelsOf } from '../../../src/core/k8s-types.ts';
+import {
+  APP_LABEL,
+  type Colour,
+  COLOURS,
+  DEFAULT_SLOT_LABEL,
+  isColour,
+  LAST_REDIRECT_ANNOTATION,
+  LIVE_LABEL,
+  otherColour,
+  ROLE_ANNOTATION,
+  SLOT_LABEL_ANNOTATION,
+} from '../../../src/core/labels.ts';
+import { formatDuration } from '../../../src/core/duration.ts';
+import { isAdmissionDenial, isAlreadyExists, isConflict } from '../cluster.ts';
+import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
+import { CliError, EXIT, refused, usageError } from '../exit-codes.ts';
+import { parseDeploymentRef, parseTimeout } from '../flags.ts';
+import { waitForDeployment } from '../wait.ts';
+
+export interface InitFlags {
+  from?: string;
+  service?: string;
+  slotLabel?: string;
+  keepSource: boolean;
+  dryRun: boolean;
+  /** Seconds to wait for the live colour to be available. */
+  timeout: number;
+  pollMs?: number;
+}
+
+export function register(program: Command, ctx: Context, done: (code: number) => void): void {
+  program
+    .command('init')
+    .description('Enrol an existing Deployment and its Service as a blue-green app (safe to run twice)')
+    .argument('<app>', 'app name: the value of label bluegreen.io/app on its objects')
+    .option('--from <deployment/NAME>', 'the existing Deployment to start from')
+    .option('--service <name>', 'the Service carrying the traffic (default: the Service named APP, or the one selecting the pods)')
+    .option('--slot-label <key>', `pod label key holding the colour (default: detected, else ${DEFAULT_SLOT_LABEL})`)
+    .option('--keep-source', 'do not delete the source Deployment once the blue copy serves the traffic')
+    .option('--dry-run', 'print what would change; change nothing')
+    .option('--timeout <duration>', 'how long to wait for the live colour to be available', '5m')
+    .addHelpText(
+      'after',
+      `
+A single Deployment "shop" (no colour yet) becomes shop-blue (a copy, live) and
+shop-green (a copy scaled to 0, idle); the Service then selects slot=blue and
+"shop" is deleted. Deployments that already carry a colour label (e.g. the
+environment=blue|green of a hand-made setup) are adopted in place.
+
+Examples:
+  kubectl bg init shop --from deployment/shop
+  kubectl bg init mon-app --from deployment/mon-app-blue --slot-label environment`,
+    )
+    .action(async (app: string, o: { from?: string; service?: string; slotLabel?: string; keepSource: boolean; dryRun: boolean; timeout: string }, cmd: Command) => {
+      const flags: InitFlags = {
+        from: o.from === undefined ? undefined : parseDeploymentRef(o.from),
+        service: o.service,
+        slotLabel: o.slotLabel,
+        keepSource: !!o.keepSource,
+        dryRun: !!o.dryRun,
+        timeout: parseTimeout('--timeout', o.timeout),
+      };
+      const s = await openSession(ctx, cmd.optsWithGlobals<GlobalOptions>());
+      try {
+        done(await runInit(s, app, flags));
+      } finally {
+        s.cluster.close();
+      }
+    });
+}
+
+// ---- the plan (pure) ----------------------------------------------------------
+
+export type InitStep =
+  | { kind: 'create'; colour: Colour; name: string; body: Deployment; detail: string }
+  | { kind: 'label'; colour: Colour; name: string; patch: Record<string, unknown>; detail: string }
+  | { kind: 'wait'; name: string; replicas: number }
+  | { kind: 'service'; name: string; patch: Record<string, unknown>; detail: string }
+  | { kind: 'delete'; name: string; detail: string };
+
+export interface InitInput {
+  app: string;
+  namespace: string;
+  /** The --from Deployment, when given and found. */
+  source?: Deployment;
+  /** Every Deployment and Service of the namespace. */
+  deployments: readonly Deployment[];
+  services: readonly Service[];
+  service?: string;
+  slotLabel?: string;
+  keepSource: boolean;
+}
+
+export type InitPlan =
+  | {
+      ok: true;
+      mode: 'copy' | 'adopt';
+      slotKey: string;
+      live: Colour;
+      service: string;
+      names: Record<Colour, string>;
+      replicas: Record<Colour, number>;
+      /** The first container's name, for the example in the closing message. */
+      container: string;
+      steps: InitStep[];
+    }
+  | { ok: false; reason: string; hint?: string; code: 1 | 2 | 64 };
+
+const STRIP_ANNOTATIONS = [
+  'deployment.kubernetes.io/revision',
+  'kubectl.kubernetes.io/last-applied-configuration',
+  LAST_REDIRECT_ANNOTATION,
+];
+
+function matchLabels(d: Deployment): Record<string, string> {
+  return d.spec?.selector?.matchLabels ?? {};
+}
+function templateLabels(d: Deployment): Record<string, string> {
+  return d.spec?.template?.metadata?.labels ?? {};
+}
+function subset(a: Record<string, string>, b: Record<string, string>): boolean {
+  return Object.entries(a).every(([k, v]) => b[k] === v);
+}
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  return subset(a, b) && subset(b, a);
+}
+function fmtLabels(l: Record<string, string>): string {
+  return Object.entries(l)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
+/** The source as the Deployment of `colour`: same spec, the slot label set, server-set fields dropped. */
+export function copyDeployment(
+  src: Deployment,
+  o: { name: string; app: string; slotKey: string; colour: Colour; live: boolean; replicas: number },
+): Deployment {
+  const annotations: Record<string, string> = { ...annotationsOf(src) };
+  for (const k of STRIP_ANNOTATIONS) delete annotations[k];
+  if (o.slotKey !== DEFAULT_SLOT_LABEL) annotations[SLOT_LABEL_ANNOTATION] = o.slotKey;
+  else delete annotations[SLOT_LABEL_ANNOTATION];
+  const spec = structuredClone(src.spec ?? {});
+  spec.replicas = o.replicas;
+  spec.selector = { ...spec.selector, matchLabels: { ...spec.selector?.matchLabels, [o.slotKey]: o.colour } };
+  const template = spec.template ?? {};
+  template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [o.slotKey]: o.colour } };
+  delete template.metadata.creationTimestamp;
+  spec.template = template;
+  const metadata: Deployment['metadata'] = {
+    name: o.name,
+    labels: { ...labelsOf(src), [APP_LABEL]: o.app, [LIVE_LABEL]: o.live ? 'true' : 'false' },
+  };
+  if (src.metadata.namespace) metadata.namespace = src.metadata.namespace;
+  if (Object.keys(annotations).length) metadata.annotations = annotations;
+  return { apiVersion: 'apps/v1', kind: 'Deployment', metadata, spec };
+}
+
+function detectSlotKey(i: InitInput, appDeps: readonly Deployment[], appSvcs: readonly Service[]): string {
+  if (i.slotLabel) return i.slotLabel;
+  for (const o of [...appSvcs, ...appDeps]) {
+    const v = annotationsOf(o)[SLOT_LABEL_ANNOTATION];
+    if (v) return v;
+  }
+  if (i.source) {
+    const keys = Object.entries(matchLabels(i.source))
+      .filter(([k, v]) => isColour(v) && templateLabels(i.source!)[k] === v)
+      .map(([k]) => k);
+    if (keys.length === 1) return keys[0]!;
+  }
+  return DEFAULT_SLOT_LABEL;
+}
+
+export function planInit(i: InitInput): InitPlan {
+  const { app } = i;
+  const ns = nsFlag(i.namespace);
+  const appDeps = i.deployments.filter((d) => labelsOf(d)[APP_LABEL] === app && !d.metadata.deletionTimestamp);
+  const appSvcs = i.services.filter((s) => labelsOf(s)[APP_LABEL] === app);
+  const key = detectSlotKey(i, appDeps, appSvcs);
+  const src = i.source;
+  const srcColour = src ? templateLabels(src)[key] : undefined;
+  if (src && srcColour !== undefined && !isColour(srcColour))
+    return { ok: false, code: 1, reason: `deployment/${src.metadata.name} has ${key}=${srcColour} in its pod template; a colour is blue or green` };
+  const mode: 'copy' | 'adopt' = src && !isColour(srcColour) ? 'copy' : 'adopt';
+
+  // The Deployment of each colour, where there is one.
+  const found: Partial<Record<Colour, Deployment>> = {};
+  for (const c of COLOURS) {
+    const mine = appDeps.filter((d) => templateLabels(d)[key] === c);
+    if (mine.length > 1)
+      return { ok: false, code: 1, reason: `app ${app} has ${mine.length} ${c} Deployments (${mine.map((d) => d.metadata.name).join(', ')}); keep one` };
+    let d = mine[0];
+    if (!d && src && srcColour === c) d = src;
+    if (!d && src && isColour(srcColour)) {
+      const want = { ...matchLabels(src), [key]: c };
+      d = i.deployments.find((x) => x !== src && sameLabels(matchLabels(x), want) && templateLabels(x)[key] === c);
+    }
+    if (d) found[c] = d;
+  }
+
+  // The Service.
+  let svc: Service | undefined;
+  if (i.service) {
+    svc = i.services.find((s) => s.metadata.name === i.service);
+    if (!svc) return { ok: false, code: 1, reason: `service/${i.service} not found in namespace ${i.namespace}` };
+  } else {
+    const active = appSvcs.filter((s) => annotationsOf(s)[ROLE_ANNOTATION] === 'active');
+    const unmarked = appSvcs.filter((s) => annotationsOf(s)[ROLE_ANNOTATION] === undefined);
+    svc = active.length === 1 ? active[0] : active.length === 0 && unmarked.length === 1 ? unmarked[0] : undefined;
+    svc ??= i.services.find((s) => s.metadata.name === app);
+    const pods = src ?? found.blue ?? found.green;
+    if (!svc && pods) {
+      const podLabels = templateLabels(pods);
+      const selecting = i.services.filter((s) => {
+        const sel = { ...s.spec?.selector };
+        if (mode === 'adopt') delete sel[key];
+        return Object.keys(sel).length > 0 && subset(sel, podLabels);
+      });
+      if (selecting.length > 1)
+        return {
+          ok: false,
+          code: 64,
+          reason: `${selecting.length} Services select the pods of deployment/${pods.metadata.name} (${selecting.map((s) => s.metadata.name).join(', ')})`,
+          hint: `name the one carrying the traffic: 'kubectl bg init ${app}${ns} --from deployment/${pods.metadata.name} --service NAME'`,
+        };
+      svc = selecting[0];
+    }
+    if (!svc)
+      return {
+        ok: false,
+        code: 1,
+        reason: `no Service of app ${app} found in namespace ${i.namespace}: none is named ${app} or selects the pods of ${pods ? `deployment/${pods.metadata.name}` : 'the app'}`,
+        hint: `create one, or name it with 'kubectl bg init ${app}${ns} --from deployment/NAME --service NAME'`,
+      };
+  }
+  const svcName = svc.metadata.name ?? '';
+  const selected = svc.spec?.selector?.[key];
+  if (selected !== undefined && !isColour(selected))
+    return { ok: false, code: 1, reason: `Service ${svcName} selects ${key}=${selected}; a colour is blue or green` };
+
+  const live: Colour = isColour(selected) ? selected : isColour(srcColour) ? srcColour : found.blue || !found.green ? 'blue' : 'green';
+  const idle = otherColour(live);
+  const base = found[live] ?? found[idle] ?? src;
+  if (!base)
+    return {
+      ok: false,
+      code: 64,
+      reason: `app ${app} is not enrolled and no Deployment to start from was given`,
+      hint: `kubectl bg init ${app}${ns} --from deployment/NAME`,
+    };
+
+  const steps: InitStep[] = [];
+  const names = {} as Record<Colour, string>;
+  const replicas = {} as Record<Colour, number>;
+  for (const c of [live, idle]) {
+    const d = found[c];
+    const isLive = c === live;
+    if (d) {
+      names[c] = d.metadata.name ?? '';
+      replicas[c] = d.spec?.replicas ?? 1;
+      const labels: Record<string, string> = {};
+      const annotations: Record<string, string> = {};
+      if (labelsOf(d)[APP_LABEL] !== app) labels[APP_LABEL] = app;
+      if (labelsOf(d)[LIVE_LABEL] !== String(isLive)) labels[LIVE_LABEL] = String(isLive);
+      if (key !== DEFAULT_SLOT_LABEL && annotationsOf(d)[SLOT_LABEL_ANNOTATION] !== key) annotations[SLOT_LABEL_ANNOTATION] = key;
+      if (Object.keys(labels).length || Object.keys(annotations).length) {
+        const metadata: Record<string, unknown> = {};
+        if (Object.keys(labels).length) metadata.labels = labels;
+        if (Object.keys(annotations).length) metadata.annotations = annotations;
+        steps.push({
+          kind: 'label',
+          colour: c,
+          name: names[c],
+          patch: { metadata },
+          detail: `${c}, ${isLive ? 'live' : 'idle'}: ${fmtLabels({ ...labels, ...annotations })}`,
+        });
+      }
+      continue;
+    }
+    const from = src ?? base;
+    let name = `${app}-${c}`;
+    const fromName = from.metadata.name ?? '';
+    if (isColour(srcColour) && fromName.endsWith(`-${srcColour}`)) name = `${fromName.slice(0, -srcColour.length)}${c}`;
+    const clash = i.deployments.find((x) => x.metadata.name === name);
+    if (clash)
+      return {
+        ok: false,
+        code: 1,
+        reason: `cannot create the ${c} Deployment ${name}: a Deployment of that name exists and is not the ${c} colour of app ${app} (no ${key}=${c} in its pod template)`,
+        hint: `rename or delete deployment/${name}, or enrol it with the label ${key}=${c}`,
+      };
+    const n = isLive ? Math.max(from.spec?.replicas ?? 1, 1) : 0;
+    names[c] = name;
+    replicas[c] = n;
+    steps.push({
+      kind: 'create',
+      colour: c,
+      name,
+      body: copyDeployment(from, { name, app, slotKey: key, colour: c, live: isLive, replicas: n }),
+      detail: isLive
+        ? `copy of ${fromName}, ${key}=${c}, ${n} replicas, live`
+        : `copy of ${fromName}, ${key}=${c}, 0 replicas: idle, scaled down until a change is redirected to it`,
+    });
+  }
+
+  // The Service: enrolled, selecting the live colour.
+  const labels: Record<string, string> = {};
+  const annotations: Record<string, string> = {};
+  if (labelsOf(svc)[APP_LABEL] !== app) labels[APP_LABEL] = app;
+  if (annotationsOf(svc)[ROLE_ANNOTATION] !== 'active') annotations[ROLE_ANNOTATION] = 'active';
+  if (key !== DEFAULT_SLOT_LABEL && annotationsOf(svc)[SLOT_LABEL_ANNOTATION] !== key) annotations[SLOT_LABEL_ANNOTATION] = key;
+  const finalSelector = { ...svc.spec?.selector, [key]: live };
+  const livePodLabels = found[live] ? templateLabels(found[live]!) : { ...templateLabels(src ?? base), [key]: live };
+  if (!subset(finalSelector, livePodLabels))
+    return {
+      ok: false,
+      code: 1,
+      reason: `Service ${svcName} would select ${fmtLabels(finalSelector)}, which the pods of ${names[live]} do not all carry (they have ${fmtLabels(livePodLabels)})`,
+      hint: `name the right Service with --service, or fix its selector`,
+    };
+  const enrolling = Object.keys(labels).length > 0 || Object.keys(annotations).length > 0 || selected !== live;
+  if (enrolling) {
+    if (selected !== live || labels[APP_LABEL]) steps.push({ kind: 'wait', name: names[live], replicas: replicas[live] });
+    const metadata: Record<string, unknown> = { resourceVersion: svc.metadata.resourceVersion };
+    if (Object.keys(labels).length) metadata.labels = labels;
+    if (Object.keys(annotations).length) metadata.annotations = annotations;
+    const patch: Record<string, unknown> = { metadata };
+    if (selected !== live) patch.spec = { selector: { [key]: live } };
+    const what = [
+      ...Object.entries(labels).map(([k, v]) => `label ${k}=${v}`),
+      ...Object.entries(annotations).map(([k, v]) => `annotation ${k}=${v}`),
+      ...(selected !== live ? [`selector += ${key}=${live}`] : []),
+    ];
+    steps.push({ kind: 'service', name: svcName, patch, detail: what.join(', ') });
+  }
+
+  if (src && mode === 'copy' && !i.keepSource && src.metadata.name !== names.blue && src.metadata.name !== names.green)
+    steps.push({ kind: 'delete', name: src.metadata.name ?? '', detail: `replaced by ${names[live]}; keep it with --keep-source` });
+
+  const container = (found[live] ?? src ?? base).spec?.template?.spec?.containers?.[0]?.name ?? 'CONTAINER';
+  return { ok: true, mode, slotKey: key, live, service: svcName, names, replicas, container, steps };
+}
+
+// ---- running it ------------------------------------------------------------------
+
+export async function runInit(s: Session, app: string, f: InitFlags): Promise<number> {
+  const { cluster, namespace: ns } = s;
+  const [deployments, services] = await Promise.all([cluster.listDeployments(ns), cluster.listServices(ns)]);
+  let source: Deployment | undefined;
+  if (f.from) {
+    source = deployments.find((d) => d.metadata.name === f.from);
+    const enrolled = deployments.some((d) => labelsOf(d)[APP_LABEL] === app) && services.some((x) => labelsOf(x)[APP_LABEL] === app);
+    if (!source && !enrolled) throw new CliError(`deployment/${f.from} not found in namespace ${ns}`, EXIT.ERROR);
+  }
+  const plan = planInit({
+    app,
+    namespace: ns,
+    source,
+    deployments,
+    services,
+    service: f.service,
+    slotLabel: f.slotLabel,
+    keepSource: f.keepSource,
+  });
+  if (!plan.ok) {
+    if (plan.code === EXIT.USAGE) throw usageError(plan.reason, plan.hint);
+    throw new CliError(plan.reason, plan.code, plan.hint);
+  }
+  const { live, names } = plan;
+  const idle = otherColour(live);
+  const summary = `${live} is live (${names[live]}), ${idle} is idle (${names[idle]}, ${plan.replicas[idle]} replicas), Service ${plan.service}, slot label ${plan.slotKey}`;
+  if (plan.steps.length === 0) {
+    s.out(`app ${app} is already enrolled in namespace ${ns}: ${summary}; nothing to do\n`);
+    return EXIT.OK;
+  }
+  const dry = f.dryRun ? ' (dry run)' : '';
+  s.out(`enrolling app ${app} in namespace ${ns} (slot label ${plan.slotKey})${dry}\n`);
+  for (const step of plan.steps) {
+    switch (step.kind) {
+      case 'create':
+        if (!f.dryRun) {
+          try {
+            await cluster.createDeployment(ns, step.body);
+          } catch (e) {
+            if (!isAlreadyExists(e)) throw wrap(e, `cannot create deployment.apps/${step.name}`);
+          }
+        }
+        s.out(`deployment.apps/${step.name} created${dry} (${step.detail})\n`);
+        break;
+      case 'label':
+        if (!f.dryRun) await cluster.patchDeployment(ns, step.name, step.patch, 'merge').catch((e) => Promise.reject(wrap(e, `cannot label deployment.apps/${step.name}`)));
+        s.out(`deployment.apps/${step.name} labeled${dry} (${step.detail})\n`);
+        break;
+      case 'wait':
+        if (f.dryRun) {
+          s.out(`would wait for deployment.apps/${step.name} to be available at ${step.replicas} replicas\n`);
+          break;
+        }
+        s.out(`waiting for deployment.apps/${step.name} to be available at ${step.replicas} replicas (timeout ${formatDuration(f.timeout)})\n`);
+        try {
+          await waitForDeployment(cluster, ns, step.name, step.replicas, { ctx: s.ctx, timeout: f.timeout, intervalMs: f.pollMs ?? 250 });
+        } catch (e) {
+          if (e instanceof CliError && e.code === EXIT.TIMEOUT)
+            throw new CliError(e.message, EXIT.TIMEOUT, `the Service was not changed yet; run 'kubectl bg init ${app}${nsFlag(ns)}${f.from ? ` --from deployment/${f.from}` : ''}' again to finish`);
+          throw e;
+        }
+        s.out(`deployment.apps/${step.name} is available\n`);
+        break;
+      case 'service':
+        if (!f.dryRun) {
+          try {
+            await cluster.patchService(ns, step.name, step.patch, 'merge');
+          } catch (e) {
+            if (isConflict(e))
+              throw new CliError(`service/${step.name} changed while enrolling it; nothing was lost`, EXIT.ERROR, `run the same 'kubectl bg init' again`);
+            throw wrap(e, `cannot enrol service/${step.name}`);
+          }
+        }
+        s.out(`service/${step.name} patched${dry} (${step.detail})\n`);
+        break;
+      case 'delete':
+        if (!f.dryRun) await cluster.deleteDeployment(ns, step.name).catch((e) => Promise.reject(wrap(e, `cannot delete deployment.apps/${step.name}`)));
+        s.out(`deployment.apps/${step.name} deleted${dry} (${step.detail})\n`);
+        break;
+    }
+  }
+  if (f.dryRun) {
+    s.out('nothing was changed\n');
+    return EXIT.OK;
+  }
+  s.out(`enrolled app ${app}: ${summary}\n`);
+  s.out(
+    `Next: change it as usual, e.g. 'kubectl set image deployment/${names[live]}${nsFlag(ns)} ${plan.container}=IMAGE' (the change goes to ${names[idle]}), ` +
+      `then 'kubectl bg status ${app}${nsFlag(ns)}' and 'kubectl bg switch ${app}${nsFlag(ns)}'\n`,
+  );
+  return EXIT.OK;
+}
+
+function wrap(e: unknown, what: string): unknown {
+  if (isAdmissionDenial(e)) return refused(`${what}: ${(e as Error).message}`);
+  return e;
+}

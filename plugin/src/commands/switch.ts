@@ -1,0 +1,242 @@
+// kubectl bg switch APP [--to COLOUR] [--dry-run] [--wait] [--timeout D] [--force]
+// (and the switching half of rollback). Plans with src/core/switch-plan.ts,
+// then applies: 1) the target colour's live label, 2) the active Service (merge
+// patch with a resourceVersion precondition; on 409 re-read, re-plan, retry),
+// 3) the previews, 4) the old colour's live label.
+import type { Command } from 'commander';
+import { type AppView, resolveApp } from '../../../src/core/app.ts';
+import { availabilityOf } from '../../../src/core/availability.ts';
+import { formatDuration } from '../../../src/core/duration.ts';
+import type { Deployment } from '../../../src/core/k8s-types.ts';
+import { type Colour, LIVE_LABEL, SCALE_DOWN_AT_ANNOTATION } from '../../../src/core/labels.ts';
+import { planSwitch, type SwitchPlan, type SwitchRefusal } from '../../../src/core/switch-plan.ts';
+import { imagesOf } from '../../../src/core/template.ts';
+import { requireApp } from '../app-objects.ts';
+import { isAdmissionDenial, isConflict } from '../cluster.ts';
+import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
+import { CliError, EXIT, refused } from '../exit-codes.ts';
+import { parseColour, parseTimeout } from '../flags.ts';
+import { colourStyle, type Painter } from '../render/paint.ts';
+import { columns } from '../render/table.ts';
+import { humanDuration } from '../render/time.ts';
+import { waitForDeployment, waitForEndpoints } from '../wait.ts';
+
+export interface SwitchFlags {
+  kind: 'switch' | 'rollback';
+  to?: Colour;
+  dryRun: boolean;
+  wait: boolean;
+  /** Seconds, for --wait and for rollback's scale-up. */
+  timeout: number;
+  force: boolean;
+  /** Poll interval of the waits (ms). */
+  pollMs?: number;
+}
+
+/** How many times a switch re-reads and re-plans after the Service changed under it. */
+export const CONFLICT_RETRIES = 3;
+
+export function register(program: Command, ctx: Context, done: (code: number) => void): void {
+  program
+    .command('switch')
+    .description('Send the app\'s traffic to the idle colour (and the preview to the old one)')
+    .argument('<app>', 'app name (label bluegreen.io/app)')
+    .option('--to <colour>', 'colour to switch to (default: the idle one)')
+    .option('--dry-run', 'print what would change and ask the API server (dryRun=All); change nothing')
+    .option('--wait', 'return once the Service\'s EndpointSlices hold only the new colour\'s ready pods')
+    .option('--timeout <duration>', 'how long --wait waits', '5m')
+    .option('--force', 'switch although the target colour is not fully rolled out and available')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kubectl bg switch shop                # to the idle colour, once it is ready
+  kubectl bg switch shop --wait         # and wait for the endpoints to follow
+  kubectl bg switch shop --dry-run      # show the change, and whether the webhook would admit it
+  kubectl bg switch shop --to blue --force`,
+    )
+    .action(async (app: string, o: { to?: string; dryRun: boolean; wait: boolean; timeout: string; force: boolean }, cmd: Command) => {
+      const flags: SwitchFlags = {
+        kind: 'switch',
+        to: parseColour('--to', o.to),
+        dryRun: !!o.dryRun,
+        wait: !!o.wait,
+        timeout: parseTimeout('--timeout', o.timeout),
+        force: !!o.force,
+      };
+      const s = await openSession(ctx, cmd.optsWithGlobals<GlobalOptions>());
+      try {
+        done(await runSwitch(s, app, flags));
+      } finally {
+        s.cluster.close();
+      }
+    });
+}
+
+function paintColour(p: Painter, c: Colour): string {
+  return p.paint(colourStyle(c), c);
+}
+
+function liveLabelOf(d: Deployment | undefined): string {
+  return d?.metadata.labels?.[LIVE_LABEL] ?? '<none>';
+}
+
+/** The changes a plan makes, one line each. */
+export function describePlan(view: AppView, plan: SwitchPlan, p: Painter, now: Date): string {
+  const key = view.slotKey;
+  const target = view.deployments[plan.to];
+  const current = view.deployments[plan.from];
+  const rows: string[][] = [];
+  if (target?.metadata.name) rows.push([`Deployment/${target.metadata.name}`, `label ${LIVE_LABEL}: ${liveLabelOf(target)} -> true`]);
+  rows.push([`Service/${plan.activeService.name}`, `selector ${key}: ${paintColour(p, plan.from)} -> ${paintColour(p, plan.to)}`]);
+  rows.push([`Service/${plan.activeService.name}`, `history: + ${plan.record.kind} ${plan.from} -> ${plan.to}${plan.record.by ? ` by ${plan.record.by}` : ''}${plan.record.forced ? ' (forced)' : ''}`]);
+  const warm = Date.parse(plan.scaleDownAt) - now.getTime();
+  rows.push([`Service/${plan.activeService.name}`, `${SCALE_DOWN_AT_ANNOTATION}: ${plan.scaleDownAt} (${plan.from} stays warm for ${humanDuration(warm)})`]);
+  for (const pv of plan.previews) {
+    const before = view.previews.find((s) => s.metadata.name === pv.name)?.spec?.selector?.[key] ?? '<none>';
+    rows.push([`Service/${pv.name}`, `selector ${key}: ${p.paint(colourStyle(before), before)} -> ${paintColour(p, plan.from)}`]);
+  }
+  if (current?.metadata.name) rows.push([`Deployment/${current.metadata.name}`, `label ${LIVE_LABEL}: ${liveLabelOf(current)} -> false`]);
+  return columns(rows, '  ');
+}
+
+function colourLine(label: string, colour: Colour, d: Deployment | undefined, p: Painter): string[] {
+  if (!d) return [label, `${paintColour(p, colour)} is live`, '<none>', '', ''];
+  const a = availabilityOf(d);
+  return [label, `${paintColour(p, colour)} is live`, d.metadata.name ?? '', `${a.ready}/${a.desired} ready`, imagesOf(d.spec?.template).join(' ')];
+}
+
+export function beforeAfter(view: AppView, plan: SwitchPlan, p: Painter): string {
+  return columns([
+    colourLine('before:', plan.from, view.deployments[plan.from], p),
+    colourLine('after:', plan.to, view.deployments[plan.to], p),
+  ]);
+}
+
+function refusal(r: SwitchRefusal): CliError {
+  return refused(r.reason, r.hint);
+}
+
+async function readView(s: Session, app: string): Promise<AppView> {
+  return resolveApp(await requireApp(s.cluster, s.namespace, app));
+}
+
+/** switch and rollback. Returns the exit code; throws CliError for refusals and errors. */
+export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promise<number> {
+  const { cluster, namespace: ns, paint: p } = s;
+  const poll = { ctx: s.ctx, timeout: f.timeout, intervalMs: f.pollMs ?? 100 };
+  const verb = f.kind;
+  let view = await readView(s, app);
+  const by = f.dryRun ? undefined : await cluster.whoAmI();
+  let plan = planSwitch(view, { kind: f.kind, to: f.to, force: f.force, now: s.ctx.now(), by });
+
+  if (!plan.ok && plan.code === 'scaled-down' && plan.scaleUp && f.kind === 'rollback') {
+    const { deployment, replicas } = plan.scaleUp;
+    if (f.dryRun) {
+      s.out(
+        `rollback ${app} in namespace ${ns} (dry run): ${deployment} is scaled down; would scale it to ${replicas} replicas, ` +
+          `wait until it is available, then switch back. Nothing was changed.\n`,
+      );
+      return EXIT.OK;
+    }
+    await scaleUp(s, view, deployment, replicas);
+    s.out(`waiting for ${deployment} to be available at ${replicas} replicas (timeout ${formatDuration(f.timeout)})\n`);
+    await waitForDeployment(cluster, ns, deployment, replicas, { ...poll, intervalMs: f.pollMs ?? 250 });
+    s.out(`${deployment} is available\n`);
+    view = await readView(s, app);
+    plan = planSwitch(view, { kind: f.kind, to: f.to, force: f.force, now: s.ctx.now(), by });
+  }
+  if (!plan.ok) throw refusal(plan);
+  const to = plan.to;
+
+  s.out(`${verb} ${app} in namespace ${ns}: ${paintColour(p, plan.from)} -> ${paintColour(p, plan.to)}${f.dryRun ? ' (dry run)' : ''}\n`);
+  for (const w of plan.warnings) s.err(`warning: ${w}\n`);
+  s.out(describePlan(view, plan, p, s.ctx.now()));
+
+  if (f.dryRun) {
+    try {
+      for (const l of plan.liveLabels) await cluster.patchDeployment(ns, l.name, l.patch, 'merge', { dryRun: true });
+      await cluster.patchService(ns, plan.activeService.name, plan.activeService.patch, 'merge', { dryRun: true });
+      for (const pv of plan.previews) await cluster.patchService(ns, pv.name, pv.patch, 'merge', { dryRun: true });
+    } catch (e) {
+      if (isAdmissionDenial(e))
+        throw refused(`server dry run: the API server refuses this ${verb}: ${e.message}`, `kubectl bg status ${app}${nsFlag(ns)}`);
+      throw e;
+    }
+    s.out(`server dry run: accepted by the API server and its admission webhooks; nothing was changed\n`);
+    return EXIT.OK;
+  }
+
+  // Apply, re-planning on a conflict (the Service changed since it was read).
+  // The target's live label as it was before we touched it, to put back on failure.
+  const targetLabel = view.deployments[plan.to]?.metadata.labels?.[LIVE_LABEL] ?? null;
+  for (let attempt = 0; ; attempt++) {
+    const first = plan.liveLabels[0];
+    if (first) await cluster.patchDeployment(ns, first.name, first.patch, 'merge');
+    const undoLabel = async () => {
+      if (first && targetLabel !== 'true')
+        await cluster
+          .patchDeployment(ns, first.name, { metadata: { labels: { [LIVE_LABEL]: targetLabel } } }, 'merge')
+          .catch(() => undefined);
+    };
+    try {
+      await cluster.patchService(ns, plan.activeService.name, plan.activeService.patch, 'merge');
+      break;
+    } catch (e) {
+      if (isConflict(e) && attempt < CONFLICT_RETRIES) {
+        s.err(`Service ${plan.activeService.name} changed since it was read; reading it again (retry ${attempt + 1} of ${CONFLICT_RETRIES})\n`);
+        view = await readView(s, app);
+        const again = planSwitch(view, { kind: f.kind, to, force: f.force, now: s.ctx.now(), by });
+        if (!again.ok) {
+          if (again.code !== 'already-live') await undoLabel();
+          throw refusal(again);
+        }
+        plan = again;
+        continue;
+      }
+      await undoLabel();
+      if (isConflict(e))
+        throw new CliError(
+          `Service ${plan.activeService.name} kept changing while switching (${CONFLICT_RETRIES + 1} attempts); nothing was switched`,
+          EXIT.ERROR,
+          `kubectl bg ${verb} ${app}${nsFlag(ns)}`,
+        );
+      if (isAdmissionDenial(e)) throw refused(`the API server refused to switch Service ${plan.activeService.name}: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+  for (const pv of plan.previews) await cluster.patchService(ns, pv.name, pv.patch, 'merge');
+  for (const l of plan.liveLabels.slice(1)) await cluster.patchDeployment(ns, l.name, l.patch, 'merge');
+
+  s.out(beforeAfter(view, plan, p));
+  const warm = Date.parse(plan.scaleDownAt) - s.ctx.now().getTime();
+  s.out(
+    `${verb === 'rollback' ? 'rolled back' : 'switched'} ${app} to ${paintColour(p, plan.to)}; ` +
+      `${plan.from} stays warm for ${humanDuration(warm)} (until ${plan.scaleDownAt}), then is scaled down. ` +
+      (verb === 'rollback'
+        ? `Switch again with 'kubectl bg switch ${app}${nsFlag(ns)}'\n`
+        : `Roll back with 'kubectl bg rollback ${app}${nsFlag(ns)}'\n`),
+  );
+
+  if (f.wait) {
+    const target = view.deployments[plan.to]!;
+    s.out(`waiting for the EndpointSlices of Service ${plan.activeService.name} to hold only ${plan.to} pods (timeout ${formatDuration(f.timeout)})\n`);
+    const r = await waitForEndpoints(cluster, ns, plan.activeService.name, target, poll);
+    s.out(`Service ${plan.activeService.name} sends traffic only to ${plan.to}: ${r.endpoints} ready endpoint${r.endpoints === 1 ? '' : 's'} of ${target.metadata.name} (${formatDuration(r.elapsedMs / 1000)})\n`);
+  }
+  return EXIT.OK;
+}
+
+/** Rollback's first step when the previous colour was scaled down: keep it from being scaled down again, then scale it up. */
+async function scaleUp(s: Session, view: AppView, deployment: string, replicas: number): Promise<void> {
+  const svc = view.active;
+  if (svc?.metadata.name && svc.metadata.annotations?.[SCALE_DOWN_AT_ANNOTATION] !== undefined)
+    await s.cluster.patchService(
+      s.namespace,
+      svc.metadata.name,
+      { metadata: { resourceVersion: svc.metadata.resourceVersion, annotations: { [SCALE_DOWN_AT_ANNOTATION]: null } } },
+      'merge',
+    );
+  await s.cluster.patchDeployment(s.namespace, deployment, { spec: { replicas } }, 'merge');
+  s.out(`scaled ${deployment} up to ${replicas} replicas (it was scaled down after the last switch)\n`);
+}

@@ -1,0 +1,78 @@
+// What every command runs with, injected: output streams, environment, clock,
+// sleep, and how to reach the cluster. main.ts builds the real one; tests build
+// their own (a fake Cluster, a fixed clock, a sleep that advances it).
+import type { Cluster } from './cluster.ts';
+import { CliError, EXIT } from './exit-codes.ts';
+import { colourWanted, type Painter, painter } from './render/paint.ts';
+
+export interface TextSink {
+  write(chunk: string): unknown;
+}
+
+export interface ConnectOptions {
+  kubeconfig?: string;
+  context?: string;
+}
+
+export interface Context {
+  out: TextSink;
+  err: TextSink;
+  env: Readonly<Record<string, string | undefined>>;
+  /** stdout is a terminal: colour allowed, --watch redraws in place. */
+  isTTY: boolean;
+  now(): Date;
+  /** Resolves after ms, or at once when signal aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** The cluster client factory (kubeconfig from --kubeconfig, else KUBECONFIG, else ~/.kube/config). */
+  connect(opts: ConnectOptions): Promise<Cluster>;
+  /** Aborted on SIGINT/SIGTERM: ends --watch and waits. */
+  signal?: AbortSignal;
+}
+
+/** kubectl's global flags, as parsed by commander (program-level options). */
+export interface GlobalOptions {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  /** false with --no-color. */
+  color?: boolean;
+}
+
+export interface Session {
+  ctx: Context;
+  cluster: Cluster;
+  /** -n, else the context's namespace, else "default". */
+  namespace: string;
+  /** Whether -n was given (messages then always name the namespace). */
+  explicitNamespace: boolean;
+  paint: Painter;
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export function paintFor(ctx: Context, g: GlobalOptions): Painter {
+  return painter(colourWanted({ isTTY: ctx.isTTY, color: g.color !== false, env: ctx.env }));
+}
+
+export async function openSession(ctx: Context, g: GlobalOptions): Promise<Session> {
+  let cluster: Cluster;
+  try {
+    cluster = await ctx.connect({ kubeconfig: g.kubeconfig, context: g.context });
+  } catch (e) {
+    throw new CliError(`cannot load the kubeconfig: ${(e as Error).message}`, EXIT.ERROR);
+  }
+  return {
+    ctx,
+    cluster,
+    namespace: g.namespace || cluster.defaultNamespace || 'default',
+    explicitNamespace: !!g.namespace,
+    paint: paintFor(ctx, g),
+    out: (t) => void ctx.out.write(t),
+    err: (t) => void ctx.err.write(t),
+  };
+}
+
+/** ` -n NS` for commands quoted in messages; left out for "default". */
+export function nsFlag(ns: string): string {
+  return ns === 'default' ? '' : ` -n ${ns}`;
+}

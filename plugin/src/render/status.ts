@@ -1,0 +1,136 @@
+// The status view model (src/core/status.ts AppStatus) as text: a tree for one
+// app, a table for many. Pure: same input, same string.
+import type { SwitchRecord } from '../../../src/core/history.ts';
+import type { AppStatus, ColourStatus } from '../../../src/core/status.ts';
+import { colourStyle, type Painter, phaseStyle } from './paint.ts';
+import { fields, table } from './table.ts';
+import { relative } from './time.ts';
+
+export interface RenderOptions {
+  paint: Painter;
+  now: Date;
+  /** -o wide: template fingerprints, full container=image lists, the Service and the message. */
+  wide?: boolean;
+}
+
+const NONE = '<none>';
+
+export function describeSwitch(r: SwitchRecord | null, now: Date, p: Painter): string {
+  if (!r) return NONE;
+  const by = r.by ? ` by ${r.by}` : '';
+  const forced = r.forced ? ' (forced)' : '';
+  return `${r.kind} ${p.paint(colourStyle(r.from), r.from)} -> ${p.paint(colourStyle(r.to), r.to)}, ${relative(r.at, now)}${by}${forced}`;
+}
+
+function counts(c: ColourStatus): string {
+  return `${c.ready}/${c.desired} ready, ${c.updated} up-to-date, ${c.available} available`;
+}
+
+/** The detail view of one app. */
+export function renderTree(s: AppStatus, o: RenderOptions): string {
+  const p = o.paint;
+  const header: [string, string][] = [
+    ['Name', s.app],
+    ['Namespace', s.namespace],
+    ['Phase', p.paint(phaseStyle(s.phase), s.phase)],
+    ['Message', s.message],
+    ['Live', s.live ? p.paint(colourStyle(s.live), s.live) : NONE],
+    ['Last switch', describeSwitch(s.lastSwitch, o.now, p)],
+  ];
+  if (s.scaleDownAt) {
+    const idle = s.idle ? `${p.paint(colourStyle(s.idle), s.idle)} at ` : '';
+    header.push(['Scale-down', `${idle}${s.scaleDownAt} (${relative(s.scaleDownAt, o.now)})`]);
+  }
+  if (o.wide) header.push(['Slot label', s.slotLabel]);
+  s.problems.forEach((problem, i) => header.push([i === 0 ? 'Problems' : '', p.paint('red', problem)]));
+  let text = fields(header);
+
+  interface Node {
+    label: string;
+    role: string;
+    detail: string;
+    children: string[];
+  }
+  const nodes: Node[] = [];
+  if (s.activeService)
+    nodes.push({
+      label: `Service/${s.activeService}`,
+      role: 'active',
+      detail: s.live ? `selects ${s.slotLabel}=${p.paint(colourStyle(s.live), s.live)}` : `selects no colour`,
+      children: [],
+    });
+  else nodes.push({ label: 'Service/<none>', role: 'active', detail: 'missing', children: [] });
+  for (const name of s.previewServices)
+    nodes.push({
+      label: `Service/${name}`,
+      role: 'preview',
+      detail: s.idle ? `follows the idle colour (${p.paint(colourStyle(s.idle), s.idle)})` : 'follows the idle colour',
+      children: [],
+    });
+  for (const colour of ['blue', 'green'] as const) {
+    const c = s.colours.find((x) => x.colour === colour);
+    const painted = p.paint(colourStyle(colour), colour);
+    if (!c) {
+      nodes.push({ label: `Deployment/<none>`, role: painted, detail: 'missing', children: [] });
+      continue;
+    }
+    const role = c.role === 'live' && s.live ? `${painted} (live)` : s.idle === colour ? `${painted} (idle)` : painted;
+    nodes.push({
+      label: `Deployment/${c.deployment}`,
+      role,
+      detail: counts(c) + (o.wide ? `, template ${c.template}` : ''),
+      children: c.images,
+    });
+  }
+  const labelW = Math.max(...nodes.map((n) => n.label.length)) + 3;
+  const roleW = Math.max(...nodes.map((n) => visible(n.role))) + 3;
+  text += `\n${s.app}\n`;
+  nodes.forEach((n, i) => {
+    const last = i === nodes.length - 1;
+    const line = `${last ? '└── ' : '├── '}${n.label.padEnd(labelW)}${n.role}${' '.repeat(roleW - visible(n.role))}${n.detail}`;
+    text += `${line.trimEnd()}\n`;
+    n.children.forEach((child, j) => {
+      text += `${last ? '    ' : '│   '}${j === n.children.length - 1 ? '└── ' : '├── '}${child}\n`;
+    });
+  });
+  return text;
+}
+
+function visible(s: string): number {
+  return s.replace(/\x1b\[[0-9;]*m/g, '').length;
+}
+
+function colourCell(s: AppStatus, colour: 'blue' | 'green', wide: boolean): string {
+  const c = s.colours.find((x) => x.colour === colour);
+  if (!c) return '-';
+  const images = wide ? c.images : [...new Set(c.images.map((i) => i.slice(i.indexOf('=') + 1)))];
+  return `${c.ready}/${c.desired} ${images.join(',') || NONE}`.trimEnd();
+}
+
+/** One line per app. allNamespaces adds the NAMESPACE column. */
+export function renderTable(items: readonly AppStatus[], o: RenderOptions & { allNamespaces?: boolean }): string {
+  const p = o.paint;
+  const headers = [
+    ...(o.allNamespaces ? ['NAMESPACE'] : []),
+    'APP',
+    'PHASE',
+    'LIVE',
+    'BLUE',
+    'GREEN',
+    'PREVIEW',
+    'LAST SWITCH',
+    ...(o.wide ? ['SERVICE', 'SLOT LABEL', 'MESSAGE'] : []),
+  ];
+  const rows = items.map((s) => [
+    ...(o.allNamespaces ? [s.namespace] : []),
+    s.app,
+    p.paint(phaseStyle(s.phase), s.phase),
+    s.live ? p.paint(colourStyle(s.live), s.live) : NONE,
+    colourCell(s, 'blue', !!o.wide),
+    colourCell(s, 'green', !!o.wide),
+    s.previewServices.join(',') || NONE,
+    s.lastSwitch ? `to ${p.paint(colourStyle(s.lastSwitch.to), s.lastSwitch.to)} ${relative(s.lastSwitch.at, o.now)}` : NONE,
+    ...(o.wide ? [s.activeService ?? NONE, s.slotLabel, s.message] : []),
+  ]);
+  return table(headers, rows);
+}
