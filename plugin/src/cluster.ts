@@ -1,8 +1,9 @@
 // The narrow view of the Kubernetes API that the commands need. KubeCluster
 // implements it over src/kube/client.ts; unit tests implement it in memory.
-// Errors are ApiError (src/kube/client.ts) with the HTTP status, from both.
+// Errors are ApiError (src/kube/errors.ts) with the HTTP status, from both.
 import type { Deployment, ObjectMeta, Service } from '../../src/core/k8s-types.ts';
-import type { ApiError, PatchType } from '../../src/kube/client.ts';
+import { ApiError } from '../../src/kube/errors.ts';
+import type { PatchType } from '../../src/kube/client.ts';
 
 export type { ApiError, PatchType };
 
@@ -50,12 +51,9 @@ export interface Cluster {
   close(): void;
 }
 
-/**
- * An ApiError of src/kube/client.ts, told by shape so that this module does not
- * load the client (and @kubernetes/client-node) before a command needs it.
- */
+/** An error from the API (src/kube/errors.ts: importing it does not load the client). */
 export function isApiError(e: unknown): e is ApiError {
-  return e instanceof Error && e.name === 'ApiError' && typeof (e as ApiError).status === 'number';
+  return e instanceof ApiError;
 }
 export function isNotFound(e: unknown): boolean {
   return isApiError(e) && e.status === 404;

@@ -72,7 +72,4 @@ export async function openSession(ctx: Context, g: GlobalOptions): Promise<Sessi
   };
 }
 
-/** ` -n NS` for commands quoted in messages; left out for "default". */
-export function nsFlag(ns: string): string {
-  return ns === 'default' ? '' : ` -n ${ns}`;
-}
+export { nsFlag } from '../../src/core/commands.ts';

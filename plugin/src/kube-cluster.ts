@@ -37,7 +37,7 @@ export class KubeCluster implements Cluster {
     await this.client.delete(paths.deployments(ns, name), { propagationPolicy: 'Background', ...dry(opts) });
   }
   async listPods(ns: string, labelSelector: string): Promise<Pod[]> {
-    return (await this.client.list<Pod>(`/api/v1/namespaces/${encodeURIComponent(ns)}/pods`, { labelSelector })).items;
+    return (await this.client.list<Pod>(paths.pods(ns), { labelSelector })).items;
   }
   async listEndpointSlices(ns: string, labelSelector: string): Promise<EndpointSlice[]> {
     return (await this.client.list<EndpointSlice>(paths.endpointSlices(ns), { labelSelector })).items;

@@ -16,6 +16,8 @@ export interface SwitchRecord {
   /** Fingerprints (see templateHash) of both colours' templates at the switch. */
   fromTemplate?: string;
   toTemplate?: string;
+  /** metadata.generation of the colour switched away from: any spec change since (a scale, a rollout) shows. */
+  fromGeneration?: number;
   forced?: boolean;
 }
 

@@ -27,5 +27,11 @@ export function scaleDownDue(view: AppView, now: Date): ScaleDownAction | undefi
   const stillPrevious = last?.from === view.idle && last.fromTemplate === templateHash(idle.spec?.template, view.slotKey);
   if (!stillPrevious)
     return { kind: 'clear', ...base, reason: `${idle.metadata.name} runs a new version since the switch; leaving it up` };
+  if (last.fromGeneration !== undefined && idle.metadata.generation !== last.fromGeneration)
+    return {
+      kind: 'clear',
+      ...base,
+      reason: `${idle.metadata.name} was changed since the switch (generation ${last.fromGeneration} -> ${idle.metadata.generation}, e.g. scaled by hand); leaving it as it is`,
+    };
   return { kind: 'scale-down', deployment: idle.metadata.name ?? '', resourceVersion: idle.metadata.resourceVersion, ...base };
 }

@@ -3,6 +3,7 @@
 // when the Service patch arrives.
 import type { AppView } from './app.ts';
 import { readyToServe } from './availability.ts';
+import { nsFlag } from './commands.ts';
 import { parseDuration } from './duration.ts';
 import { appendHistory, lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
 import { annotationsOf } from './k8s-types.ts';
@@ -73,14 +74,14 @@ export function scaleDownDelaySeconds(view: AppView): { seconds: number; warning
 
 export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | SwitchRefusal {
   const { app } = view;
-  const ns = view.namespace;
+  const ns = nsFlag(view.namespace);
   const verb = opts.kind;
   if (!view.active || !view.live)
     return {
       ok: false,
       code: 'ambiguous',
       reason: view.problems[0] ?? `app ${app} has no active Service selecting blue or green`,
-      hint: `kubectl bg status ${app} -n ${ns}`,
+      hint: `kubectl bg status ${app}${ns}`,
     };
   const history = parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]);
   const last = lastSwitch(history.records);
@@ -88,14 +89,14 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
   let to = opts.to ?? otherColour(from);
   if (opts.kind === 'rollback' && !opts.to && last && last.to === from) to = last.from;
   if (to === from)
-    return { ok: false, code: 'already-live', reason: `${to} is already the live colour of ${app}`, hint: `kubectl bg status ${app} -n ${ns}` };
+    return { ok: false, code: 'already-live', reason: `${to} is already the live colour of ${app}`, hint: `kubectl bg status ${app}${ns}` };
   const target = view.deployments[to];
   if (!target)
     return {
       ok: false,
       code: 'no-target',
       reason: `app ${app} has no ${to} Deployment`,
-      hint: `kubectl bg init ${app} -n ${ns} --from deployment/<name>`,
+      hint: `kubectl bg init ${app}${ns} --from deployment/<name>`,
     };
   const current = view.deployments[from];
   const required = current?.spec?.replicas ?? target.spec?.replicas ?? 1;
@@ -108,7 +109,7 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
         ok: false,
         code: 'scaled-down',
         reason: `${target.metadata.name} is scaled to ${target.spec?.replicas ?? 0}; it needs ${required} replicas before traffic moves back`,
-        hint: `kubectl bg rollback ${app} -n ${ns}`,
+        hint: `kubectl bg rollback ${app}${ns}`,
         scaleUp: { deployment: target.metadata.name ?? '', replicas: required },
       };
     if (!opts.force)
@@ -116,7 +117,7 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
         ok: false,
         code: 'not-ready',
         reason: `cannot ${verb} ${app} to ${to}: ${ready.reason}`,
-        hint: `wait with 'kubectl bg status ${app} -n ${ns} --watch', or override with 'kubectl bg ${verb} ${app} -n ${ns} --force'`,
+        hint: `wait with 'kubectl bg status ${app}${ns} --watch', or override with 'kubectl bg ${verb} ${app}${ns} --force'`,
       };
     warnings.push(`forced: ${ready.reason}`);
   }
@@ -133,6 +134,7 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
     fromTemplate: templateHash(current?.spec?.template, view.slotKey),
     toTemplate: templateHash(target.spec?.template, view.slotKey),
   };
+  if (current?.metadata.generation !== undefined) record.fromGeneration = current.metadata.generation;
   if (opts.by) record.by = opts.by;
   if (opts.force && !ready.ok) record.forced = true;
 

@@ -4,6 +4,9 @@
 // (certificates, tokens, exec plugins, in-cluster service accounts).
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
+import { ApiError } from './errors.ts';
+
+export { ApiError, isStatus } from './errors.ts';
 
 export interface ConnectOptions {
   kubeconfig?: string;
@@ -12,19 +15,6 @@ export interface ConnectOptions {
   inCluster?: boolean;
   /** Per-request timeout. */
   timeoutMs?: number;
-}
-
-export class ApiError extends Error {
-  readonly status: number;
-  readonly reason: string;
-  readonly body: unknown;
-  constructor(status: number, reason: string, message: string, body: unknown) {
-    super(message);
-    this.name = 'ApiError';
-    this.status = status;
-    this.reason = reason;
-    this.body = body;
-  }
 }
 
 export type PatchType = 'merge' | 'json' | 'strategic';
@@ -236,6 +226,7 @@ export const paths = {
   services: (ns?: string, name?: string) =>
     `/api/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/services${name ? `/${encodeURIComponent(name)}` : ''}`,
   endpointSlices: (ns: string) => `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(ns)}/endpointslices`,
+  pods: (ns: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`,
   events: (ns: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/events`,
   subjectAccessReviews: () => '/apis/authorization.k8s.io/v1/subjectaccessreviews',
   selfSubjectReviews: () => '/apis/authentication.k8s.io/v1/selfsubjectreviews',
@@ -246,7 +237,3 @@ export const paths = {
   validatingWebhookConfigurations: (name?: string) =>
     `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations${name ? `/${encodeURIComponent(name)}` : ''}`,
 };
-
-export function isStatus(e: unknown, status: number): boolean {
-  return e instanceof ApiError && e.status === status;
-}

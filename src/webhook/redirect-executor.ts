@@ -5,6 +5,7 @@
 // rights what the user may not do (SubjectAccessReview as request.userInfo).
 import { hostname } from 'node:os';
 import { colourOfDeployment } from '../core/app.ts';
+import { nsFlag } from '../core/commands.ts';
 import type { Deployment, Service } from '../core/k8s-types.ts';
 import { REDIRECT_IN_FLIGHT_ANNOTATION } from '../core/labels.ts';
 import { clearInFlightPatch, idlePatch, inFlightPatch, type RedirectEffect } from '../core/redirect.ts';
@@ -19,10 +20,6 @@ export interface RedirectDeps {
   now: () => Date;
   /** Conflicts tolerated before giving up. */
   maxAttempts?: number;
-}
-
-function nsFlag(ns: string) {
-  return ns === 'default' ? '' : ` -n ${ns}`;
 }
 
 export async function userMayPatch(client: KubeClient, e: RedirectEffect): Promise<{ allowed: boolean; reason?: string }> {

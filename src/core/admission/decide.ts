@@ -4,6 +4,7 @@ import fjp from 'fast-json-patch';
 import type { Operation as JsonPatchOp } from 'fast-json-patch';
 import { type AppView, appNameOf, colourOfDeployment, servingColours } from '../app.ts';
 import { readyToServe } from '../availability.ts';
+import { nsFlag } from '../commands.ts';
 import type { Deployment, Scale, Service } from '../k8s-types.ts';
 import { annotationsOf, labelsOf } from '../k8s-types.ts';
 import {
@@ -51,11 +52,6 @@ const deny = (message: string, code = 403, reason = 'Forbidden', warnings: strin
   warnings,
 });
 const invalid = (message: string): Decision => ({ allowed: false, outcome: 'invalid', message });
-
-/** `-n NS` for commands in messages, left out for the default namespace. */
-function nsFlag(ns: string): string {
-  return ns === 'default' ? '' : ` -n ${ns}`;
-}
 
 /** What kind of object the request is about, or why it is not one of ours. */
 export function requestTarget(

@@ -29,6 +29,23 @@ describe('scaleDownDue', () => {
       want: { kind: 'scale-down', deployment: 'shop-green', resourceVersion: '55', ...base },
     },
     {
+      name: 'due, the old colour unchanged since the switch (same generation): scale it down',
+      view: viewOf([blue, green], [active({ [SCALE_DOWN_AT_ANNOTATION]: past, [HISTORY_ANNOTATION]: history(green, { fromGeneration: green.metadata.generation! }) })]),
+      want: { kind: 'scale-down', deployment: 'shop-green', resourceVersion: '55', ...base },
+    },
+    {
+      name: 'due, but the old colour was scaled by hand since the switch (generation moved): leave it',
+      view: viewOf(
+        [blue, { ...green, metadata: { ...green.metadata, generation: green.metadata.generation! + 1 } }],
+        [active({ [SCALE_DOWN_AT_ANNOTATION]: past, [HISTORY_ANNOTATION]: history(green, { fromGeneration: green.metadata.generation! }) })],
+      ),
+      want: {
+        kind: 'clear',
+        ...base,
+        reason: `shop-green was changed since the switch (generation ${green.metadata.generation} -> ${green.metadata.generation! + 1}, e.g. scaled by hand); leaving it as it is`,
+      },
+    },
+    {
       name: 'due exactly now',
       view: viewOf([blue, green], [active({ [SCALE_DOWN_AT_ANNOTATION]: NOW.toISOString(), [HISTORY_ANNOTATION]: history(green) })]),
       want: { kind: 'scale-down', deployment: 'shop-green', resourceVersion: '55', ...base },

@@ -159,6 +159,7 @@ describe('planSwitch: the plan', () => {
       images: [`app=${IMAGE_V2}`],
       fromTemplate: templateHash(blue.spec!.template, 'slot'),
       toTemplate: templateHash(green.spec!.template, 'slot'),
+      fromGeneration: blue.metadata.generation!,
       by: 'alice',
     };
     expect(p).toEqual({

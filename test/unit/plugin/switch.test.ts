@@ -59,7 +59,7 @@ describe('switch', () => {
       { green: { ready: 1, updated: 1 } },
       ['switch', 'shop'],
       `error: cannot switch shop to green: shop-green is still rolling out (1 of 3 pods updated, 3 running)
-hint: wait with 'kubectl bg status shop -n default --watch', or override with 'kubectl bg switch shop -n default --force'
+hint: wait with 'kubectl bg status shop --watch', or override with 'kubectl bg switch shop --force'
 `,
     ],
     [
@@ -67,7 +67,7 @@ hint: wait with 'kubectl bg status shop -n default --watch', or override with 'k
       { green: { replicas: 0, image: 'registry.example/shop:v1' } },
       ['switch', 'shop'],
       `error: cannot switch shop to green: shop-green is scaled to 0 replicas, fewer than the 3 the live colour runs
-hint: wait with 'kubectl bg status shop -n default --watch', or override with 'kubectl bg switch shop -n default --force'
+hint: wait with 'kubectl bg status shop --watch', or override with 'kubectl bg switch shop --force'
 `,
     ],
     [
@@ -75,7 +75,7 @@ hint: wait with 'kubectl bg status shop -n default --watch', or override with 'k
       {},
       ['switch', 'shop', '--to', 'blue'],
       `error: blue is already the live colour of shop
-hint: kubectl bg status shop -n default
+hint: kubectl bg status shop
 `,
     ],
     [
@@ -83,7 +83,7 @@ hint: kubectl bg status shop -n default
       { noGreen: true },
       ['switch', 'shop'],
       `error: app shop has no green Deployment
-hint: kubectl bg init shop -n default --from deployment/<name>
+hint: kubectl bg init shop --from deployment/<name>
 `,
     ],
   ])('refuses when %s: reason and next command on stderr, exit 2, nothing written', async (_n, seed, argv, err) => {
