@@ -1,6 +1,7 @@
 // Where an app stands: the pure view model behind `kubectl bg status`.
 import type { AppView } from './app.ts';
 import { availabilityOf, readyToServe } from './availability.ts';
+import { nsFlag } from './commands.ts';
 import { lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
 import type { Deployment } from './k8s-types.ts';
 import { annotationsOf } from './k8s-types.ts';
@@ -81,12 +82,12 @@ export function appStatus(view: AppView): AppStatus {
 }
 
 function phaseOf(view: AppView, last: SwitchRecord | undefined): { phase: Phase; message: string } {
-  const { app } = view;
-  if (!view.active) return { phase: 'degraded', message: view.problems[0] ?? `app ${app} has no Service` };
+  const app = `${view.app}${nsFlag(view.namespace)}`;
+  if (!view.active) return { phase: 'degraded', message: view.problems[0] ?? `app ${view.app} has no Service` };
   if (!view.live || !view.idle) return { phase: 'degraded', message: view.problems[0] ?? `the active Service selects no colour` };
   const live = view.deployments[view.live];
   if (!live)
-    return { phase: 'degraded', message: `the active Service selects ${view.live}, but app ${app} has no ${view.live} Deployment` };
+    return { phase: 'degraded', message: `the active Service selects ${view.live}, but app ${view.app} has no ${view.live} Deployment` };
   const liveReplicas = live.spec?.replicas ?? 1;
   const liveReady = readyToServe(live, liveReplicas);
   if (!liveReady.ok) return { phase: 'degraded', message: `live colour ${view.live}: ${liveReady.reason}` };

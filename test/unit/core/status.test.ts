@@ -38,13 +38,13 @@ describe('appStatus: phase and message', () => {
       name: 'stable: the previous version kept warm after a switch',
       view: viewOf([blue, greenOld], [annotated(svc, switchedFrom(greenOld))]),
       phase: 'stable',
-      message: "green keeps the previous version warm; 'kubectl bg rollback shop' switches back at once",
+      message: "green keeps the previous version warm; 'kubectl bg rollback shop -n prod' switches back at once",
     },
     {
       name: 'stable: the previous version, scaled down',
       view: viewOf([blue, withZero(greenOld)], [annotated(svc, switchedFrom(greenOld))]),
       phase: 'stable',
-      message: "green holds the previous version, scaled down; 'kubectl bg rollback shop' scales it up and switches back",
+      message: "green holds the previous version, scaled down; 'kubectl bg rollback shop -n prod' scales it up and switches back",
     },
     {
       name: 'stable: idle scaled down running something else',
@@ -56,7 +56,7 @@ describe('appStatus: phase and message', () => {
       name: 'stable: no idle Deployment',
       view: viewOf([blue], [svc]),
       phase: 'stable',
-      message: "no green Deployment; run 'kubectl bg init shop' to create it",
+      message: "no green Deployment; run 'kubectl bg init shop -n prod' to create it",
     },
     {
       name: 'idle rolling out: a new version not yet available',
@@ -77,13 +77,13 @@ describe('appStatus: phase and message', () => {
       name: 'idle whose template changed since the switch is not "the previous version"',
       view: viewOf([blue, greenNew], [annotated(svc, switchedFrom(greenOld))]),
       phase: 'ready-to-switch',
-      message: "green is rolled out and available; run 'kubectl bg switch shop'",
+      message: "green is rolled out and available; run 'kubectl bg switch shop -n prod'",
     },
     {
       name: 'ready to switch',
       view: viewOf([blue, greenNew], [svc]),
       phase: 'ready-to-switch',
-      message: "green is rolled out and available; run 'kubectl bg switch shop'",
+      message: "green is rolled out and available; run 'kubectl bg switch shop -n prod'",
     },
     {
       name: 'degraded: no Service',
@@ -148,7 +148,7 @@ describe('appStatus: the whole view model', () => {
       live: 'blue',
       idle: 'green',
       phase: 'stable',
-      message: "green keeps the previous version warm; 'kubectl bg rollback shop' switches back at once",
+      message: "green keeps the previous version warm; 'kubectl bg rollback shop -n prod' switches back at once",
       colours: [
         {
           colour: 'blue',
