@@ -27,8 +27,13 @@ export const FORCE_SWITCH_ANNOTATION = 'bluegreen.io/force-switch-to';
 export const REDIRECT_IN_FLIGHT_ANNOTATION = 'bluegreen.io/redirect-in-flight';
 /** How long an in-flight record holds a switch back (longer than the webhook's timeout). */
 export const REDIRECT_IN_FLIGHT_SECONDS = 30;
-/** Annotation the webhook sets on the idle Deployment it changed: which request redirected what, from where. */
+/**
+ * Annotation the webhook sets on the idle Deployment it changed: the last few redirects, newest last
+ * (JSON: [{from, request, by, at, template}]): who redirected which template, from where, when.
+ */
 export const LAST_REDIRECT_ANNOTATION = 'bluegreen.io/last-redirect';
+/** How many redirects the annotation keeps. */
+export const REDIRECT_LOG_LENGTH = 5;
 
 export const DEFAULT_SLOT_LABEL = 'slot';
 export const DEFAULT_SCALE_DOWN_DELAY_SECONDS = 600;

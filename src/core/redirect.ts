@@ -9,6 +9,7 @@ import {
   type Colour,
   LAST_REDIRECT_ANNOTATION,
   REDIRECT_IN_FLIGHT_ANNOTATION,
+  REDIRECT_LOG_LENGTH,
   REDIRECT_IN_FLIGHT_SECONDS,
 } from './labels.ts';
 import { templateHash } from './template.ts';
@@ -36,23 +37,69 @@ export function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-/** JSON patch applying the redirect to the idle Deployment, guarded by its resourceVersion. */
+/**
+ * JSON patch applying the redirect to the idle Deployment. Guarded by what matters, not by
+ * resourceVersion (which every status update moves while the idle colour rolls out): its spec is
+ * the one read (metadata.generation) and it is still the idle colour (the template's slot label).
+ * A switch racing the redirect is caught on the active Service instead (see inFlightPatch).
+ */
 export function idlePatch(idle: Deployment, e: RedirectEffect, now: Date): Operation[] {
   const ops: Operation[] = [
-    { op: 'test', path: '/metadata/resourceVersion', value: idle.metadata.resourceVersion },
+    { op: 'test', path: '/metadata/generation', value: idle.metadata.generation },
+    { op: 'test', path: `/spec/template/metadata/labels/${escapePointer(e.slotKey)}`, value: e.idle.colour },
     { op: 'replace', path: '/spec/template', value: e.template },
   ];
   if ((idle.spec?.replicas ?? 1) < e.minReplicas) ops.push({ op: 'replace', path: '/spec/replicas', value: e.minReplicas });
-  const record = JSON.stringify({ from: e.live.name, request: e.requestUid, by: e.user.username ?? '', at: now.toISOString() });
+  const rec: RedirectRecord = { from: e.live.name, request: e.requestUid, by: e.user.username ?? '', at: now.toISOString(), template: e.templateHash };
+  const log = [...redirectLog(idle).slice(-(REDIRECT_LOG_LENGTH - 1)), rec];
   if (!idle.metadata.annotations) ops.push({ op: 'add', path: '/metadata/annotations', value: {} });
-  ops.push({ op: 'add', path: `/metadata/annotations/${escapePointer(LAST_REDIRECT_ANNOTATION)}`, value: record });
+  ops.push({ op: 'add', path: `/metadata/annotations/${escapePointer(LAST_REDIRECT_ANNOTATION)}`, value: JSON.stringify(log) });
   return ops;
+}
+
+export interface RedirectRecord {
+  from: string;
+  request: string;
+  by: string;
+  at: string;
+  /** templateHash of what was redirected. */
+  template?: string;
+}
+
+/** The redirects recorded on a Deployment, oldest first (a single record of older versions reads as one). */
+export function redirectLog(d: Deployment): RedirectRecord[] {
+  const raw = annotationsOf(d)[LAST_REDIRECT_ANNOTATION];
+  if (!raw) return [];
+  try {
+    const v = JSON.parse(raw) as unknown;
+    const list = Array.isArray(v) ? v : [v];
+    return list.filter((r): r is RedirectRecord => !!r && typeof r === 'object' && typeof (r as RedirectRecord).at === 'string');
+  } catch {
+    return [];
+  }
 }
 
 export interface InFlight {
   to: Colour;
   template: string;
   at: string;
+}
+
+/**
+ * Whether this change has reached the idle colour already. The apiserver re-runs admission (with a
+ * new request uid) when its own update of the live Deployment retries, so one `kubectl set image`
+ * can arrive twice; between the two calls another user's change may have landed on the idle colour.
+ * - 'current': the idle colour runs this template;
+ * - 'superseded': the same user redirected this same template moments ago (within the in-flight
+ *   window) and a newer change has replaced it since: done, re-applying would undo the newer change;
+ * - false: not redirected yet.
+ */
+export function alreadyRedirected(idle: Deployment, e: RedirectEffect, now: Date): 'current' | 'superseded' | false {
+  if (templateHash(idle.spec?.template, e.slotKey) === e.templateHash && (idle.spec?.replicas ?? 1) >= e.minReplicas) return 'current';
+  const recent = redirectLog(idle).some(
+    (r) => r.template === e.templateHash && r.by === (e.user.username ?? '') && (now.getTime() - Date.parse(r.at)) / 1000 < REDIRECT_IN_FLIGHT_SECONDS,
+  );
+  return recent ? 'superseded' : false;
 }
 
 /** Merge patch recording the redirect on the active Service, guarded by the Service's resourceVersion. */

@@ -85,6 +85,7 @@ export async function handleAdmission(endpoint: Endpoint, body: unknown, deps: H
         deps.metrics?.decisions.inc({ endpoint, outcome });
         return { status: 200, body: reviewOut(response) };
       }
+      if (done.warning) decision.warnings.push(done.warning);
     } else if (decision.effect) deps.metrics?.redirects.inc({ result: 'dry-run' });
     if (decision.patch?.length) {
       response.patchType = 'JSONPatch';

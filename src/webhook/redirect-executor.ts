@@ -8,11 +8,11 @@ import { colourOfDeployment } from '../core/app.ts';
 import { nsFlag } from '../core/commands.ts';
 import type { Deployment, Service } from '../core/k8s-types.ts';
 import { REDIRECT_IN_FLIGHT_ANNOTATION } from '../core/labels.ts';
-import { clearInFlightPatch, idlePatch, inFlightPatch, type RedirectEffect } from '../core/redirect.ts';
+import { alreadyRedirected, clearInFlightPatch, idlePatch, inFlightPatch, type RedirectEffect } from '../core/redirect.ts';
 import { ApiError, type KubeClient, paths } from '../kube/client.ts';
 import type { Logger } from './logger.ts';
 
-export type RedirectResult = { ok: true; attempts: number } | { ok: false; code: number; reason: string; message: string };
+export type RedirectResult = { ok: true; attempts: number; warning?: string } | { ok: false; code: number; reason: string; message: string };
 
 export interface RedirectDeps {
   client: KubeClient;
@@ -20,6 +20,8 @@ export interface RedirectDeps {
   now: () => Date;
   /** Conflicts tolerated before giving up. */
   maxAttempts?: number;
+  /** Between attempts: a random pause up to this many ms times the attempt number (concurrent redirects spread out). */
+  backoffMs?: number;
 }
 
 export async function userMayPatch(client: KubeClient, e: RedirectEffect): Promise<{ allowed: boolean; reason?: string }> {
@@ -68,9 +70,21 @@ async function recordEvents(client: KubeClient, e: RedirectEffect, liveUid: stri
 
 export async function performRedirect(deps: RedirectDeps, e: RedirectEffect, liveUid?: string): Promise<RedirectResult> {
   const { client, log } = deps;
-  const max = deps.maxAttempts ?? 4;
+  const max = deps.maxAttempts ?? 6;
+  const backoff = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * (deps.backoffMs ?? 100) * attempt));
   const ns = e.namespace;
   const retryHint = `run your command again; if it keeps failing, check 'kubectl bg status ${e.app}${nsFlag(ns)}'`;
+  // The in-flight record this call wrote last and has not cleared: a redirect that ends without
+  // patching takes it back, or it would hold every switch to the idle colour back for
+  // REDIRECT_IN_FLIGHT_SECONDS.
+  let written: string | undefined;
+  const ending = async (r: RedirectResult): Promise<RedirectResult> => {
+    if (written !== undefined)
+      await client
+        .patch(paths.services(ns, e.activeService), clearInFlightPatch(written), 'json')
+        .catch((err: Error) => log.debug({ err: err.message }, 'in-flight record of a failed redirect already replaced or gone'));
+    return r;
+  };
   try {
     const sar = await userMayPatch(client, e);
     if (!sar.allowed)
@@ -84,49 +98,57 @@ export async function performRedirect(deps: RedirectDeps, e: RedirectEffect, liv
           `Nothing was changed. Ask for 'patch' on deployments/${e.idle.name}, or have someone who has it make the change`,
       };
     for (let attempt = 1; attempt <= max; attempt++) {
+      if (attempt > 1) await backoff(attempt - 1);
       const svc = await client.get<Service>(paths.services(ns, e.activeService));
       const live = svc.spec?.selector?.[e.slotKey];
       if (live !== e.live.colour)
-        return {
+        return ending({
           ok: false,
           code: 409,
           reason: 'Conflict',
           message: `app ${e.app} switched to ${live} while this change was being redirected; nothing was changed. Run your command again`,
-        };
+        });
+      // Read the idle colour before recording anything: its generation is the precondition of the patch.
+      const idle = await client.get<Deployment>(paths.deployments(ns, e.idle.name));
+      if (colourOfDeployment(idle, e.slotKey) !== e.idle.colour)
+        return ending({ ok: false, code: 409, reason: 'Conflict', message: `${e.idle.name} is no longer the ${e.idle.colour} Deployment of app ${e.app}; nothing was changed` });
+      // The same change arriving again (the apiserver re-runs admission when its own update retries) is done already.
+      const done = alreadyRedirected(idle, e, deps.now());
+      if (done === 'current') return ending({ ok: true, attempts: attempt });
+      if (done === 'superseded')
+        return ending({ ok: true, attempts: attempt, warning: `${e.idle.name} has received a newer change since this one reached it; check 'kubectl bg status ${e.app}${nsFlag(ns)}'` });
       const record = inFlightPatch(svc, e, deps.now());
       const recordValue = (record.metadata as { annotations: Record<string, string> }).annotations[REDIRECT_IN_FLIGHT_ANNOTATION]!;
       try {
         await client.patch(paths.services(ns, e.activeService), record, 'merge');
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 409 && attempt < max) continue;
-        throw err;
-      }
-      const idle = await client.get<Deployment>(paths.deployments(ns, e.idle.name));
-      if (colourOfDeployment(idle, e.slotKey) !== e.idle.colour)
-        return { ok: false, code: 409, reason: 'Conflict', message: `${e.idle.name} is no longer the ${e.idle.colour} Deployment of app ${e.app}; nothing was changed` };
-      try {
+        written = recordValue;
         await client.patch(paths.deployments(ns, e.idle.name), idlePatch(idle, e, deps.now()), 'json');
       } catch (err) {
-        // 409: resourceVersion moved; 422: the JSON patch's resourceVersion test failed. Both: read again.
-        if (err instanceof ApiError && (err.status === 409 || err.status === 422) && attempt < max) continue;
+        // 409: a conflicting write (the Service moved: maybe a switch); 422: a test of the idle patch
+        // failed (its spec changed meanwhile). Both: read again and start over.
+        if (err instanceof ApiError && (err.status === 409 || err.status === 422)) {
+          if (attempt < max) continue;
+          break;
+        }
         throw err;
       }
       // The idle colour now has the change (and is rolling out, so not ready): the record has done its job.
+      written = undefined;
       await client
         .patch(paths.services(ns, e.activeService), clearInFlightPatch(recordValue), 'json')
         .catch((err: Error) => log.debug({ err: err.message }, 'in-flight record already replaced or gone'));
       await recordEvents(client, e, liveUid, idle.metadata.uid, deps.now(), log);
       return { ok: true, attempts: attempt };
     }
-    return { ok: false, code: 409, reason: 'Conflict', message: `${e.idle.name} kept changing while this change was being redirected; nothing reached ${e.live.name}. ${retryHint}` };
+    return ending({ ok: false, code: 409, reason: 'Conflict', message: `${e.idle.name} kept changing while this change was being redirected; nothing reached ${e.live.name}. ${retryHint}` });
   } catch (err) {
     const msg = err instanceof ApiError ? `${err.status} ${err.message}` : (err as Error).message;
     log.error({ err: msg, app: e.app, namespace: ns, idle: e.idle.name }, 'redirect failed');
-    return {
+    return ending({
       ok: false,
       code: 500,
       reason: 'InternalError',
       message: `could not redirect this ${e.summary} to ${e.idle.name} (idle): ${msg}; ${e.live.name} (live) was not changed. ${retryHint}`,
-    };
+    });
   }
 }

@@ -1,11 +1,13 @@
 import fjp from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import type { Service } from '../../../src/core/k8s-types.ts';
+import type { Deployment, Service } from '../../../src/core/k8s-types.ts';
 import { LAST_REDIRECT_ANNOTATION, REDIRECT_IN_FLIGHT_ANNOTATION } from '../../../src/core/labels.ts';
 import {
   clearInFlightPatch,
   escapePointer,
+  alreadyRedirected,
   idlePatch,
+  redirectLog,
   inFlightPatch,
   readInFlight,
   type RedirectEffect,
@@ -33,7 +35,46 @@ const effect: RedirectEffect = {
   requestUid: 'req-9',
   user: ADMIN,
 };
-const record = JSON.stringify({ from: 'shop-blue', request: 'req-9', by: 'alice', at: NOW.toISOString() });
+const entry = { from: 'shop-blue', request: 'req-9', by: 'alice', at: NOW.toISOString(), template: templateHash(template, 'slot') };
+const record = JSON.stringify([entry]);
+
+describe('idlePatch preconditions, applied', () => {
+  const apply = (doc: Deployment) => fjp.applyPatch(structuredClone(doc), idlePatch(green, effect, NOW), true, false).newDocument;
+  it('a status update since the read (resourceVersion moved, generation not) does not stop it', () => {
+    const out = apply(edit(green, (c) => ((c.metadata.resourceVersion = '99'), (c.status = { observedGeneration: 9, availableReplicas: 1 }))));
+    expect(out.spec!.template).toEqual(template);
+  });
+  it.each([
+    { name: 'a spec change since the read (generation moved)', doc: edit(green, (c) => (c.metadata.generation = green.metadata.generation! + 1)) },
+    { name: 'the Deployment is not the idle colour any more', doc: edit(green, (c) => (c.spec!.template!.metadata!.labels!.slot = 'blue')) },
+  ])('$name: the patch fails its test', ({ doc }) => {
+    expect(() => apply(doc)).toThrow(/Test operation failed/);
+  });
+});
+
+describe('alreadyRedirected: the same change arriving twice', () => {
+  const runsIt = edit(green, (c) => (c.spec!.template = structuredClone(template)));
+  const logged = (by: string, secondsAgo: number, tpl = entry.template) =>
+    edit(green, (c) => (c.metadata.annotations = { [LAST_REDIRECT_ANNOTATION]: JSON.stringify([{ ...entry, by, template: tpl, at: new Date(NOW.getTime() - secondsAgo * 1000).toISOString() }]) }));
+  it.each([
+    { name: 'idle already runs the redirected template at the live count', idle: runsIt, want: 'current' },
+    { name: 'idle runs another template, nothing logged', idle: green, want: false },
+    { name: 'idle runs it but is scaled below the live count', idle: edit(runsIt, (c) => (c.spec!.replicas = 1)), want: false },
+    { name: 'the same user redirected this template 5 s ago, since replaced', idle: logged('alice', 5), want: 'superseded' },
+    { name: 'another user redirected this template 5 s ago', idle: logged('bob', 5), want: false },
+    { name: 'the same user redirected it 60 s ago (a new request, not a repeat)', idle: logged('alice', 60), want: false },
+    { name: 'the same user redirected another template 5 s ago', idle: logged('alice', 5, 'other'), want: false },
+  ])('$name -> $want', ({ idle, want }) => {
+    expect(alreadyRedirected(idle, effect, NOW)).toBe(want);
+  });
+
+  it('the log keeps the last five redirects, newest last; a single record of older versions is read as one', () => {
+    let d = edit(green, (c) => (c.metadata.annotations = { [LAST_REDIRECT_ANNOTATION]: JSON.stringify({ ...entry, request: 'old' }) }));
+    expect(redirectLog(d).map((r) => r.request)).toEqual(['old']);
+    for (let i = 0; i < 6; i++) d = fjp.applyPatch(structuredClone(d), idlePatch(d, { ...effect, requestUid: `r${i}` }, NOW), false, false).newDocument;
+    expect(redirectLog(d).map((r) => r.request)).toEqual(['r1', 'r2', 'r3', 'r4', 'r5']);
+  });
+});
 
 describe('escapePointer', () => {
   it.each([
@@ -46,9 +87,10 @@ describe('escapePointer', () => {
 });
 
 describe('idlePatch', () => {
-  it('idle with annotations and enough replicas: test, template, record', () => {
+  it('idle with annotations and enough replicas: tests of generation and colour, template, record', () => {
     expect(idlePatch(green, effect, NOW)).toEqual([
-      { op: 'test', path: '/metadata/resourceVersion', value: '42' },
+      { op: 'test', path: '/metadata/generation', value: green.metadata.generation },
+      { op: 'test', path: '/spec/template/metadata/labels/slot', value: 'green' },
       { op: 'replace', path: '/spec/template', value: template },
       { op: 'add', path: '/metadata/annotations/bluegreen.io~1last-redirect', value: record },
     ]);
@@ -70,7 +112,7 @@ describe('idlePatch', () => {
   it('idle without annotations: the map is created first', () => {
     const bare = edit(green, (c) => delete c.metadata.annotations);
     const ops = idlePatch(bare, effect, NOW);
-    expect(ops.slice(2)).toEqual([
+    expect(ops.slice(3)).toEqual([
       { op: 'add', path: '/metadata/annotations', value: {} },
       { op: 'add', path: '/metadata/annotations/bluegreen.io~1last-redirect', value: record },
     ]);
@@ -87,20 +129,10 @@ describe('idlePatch', () => {
     }));
   });
 
-  it('a stale resourceVersion fails the test operation', () => {
-    const ops = idlePatch(green, effect, NOW);
-    const newer = edit(green, (c) => (c.metadata.resourceVersion = '43'));
-    expect(() => fjp.applyPatch(structuredClone(newer), ops, true, false)).toThrow(/Test operation failed/);
-  });
-
   it('the record names no user when unknown', () => {
     const ops = idlePatch(green, { ...effect, user: {} }, NOW);
-    expect(JSON.parse(ops[2]!.op === 'add' ? (ops[2] as { value: string }).value : '')).toEqual({
-      from: 'shop-blue',
-      request: 'req-9',
-      by: '',
-      at: NOW.toISOString(),
-    });
+    const rec = ops.find((o) => o.path === `/metadata/annotations/${escapePointer(LAST_REDIRECT_ANNOTATION)}`) as { value: string };
+    expect(JSON.parse(rec.value)).toEqual([{ ...entry, by: '' }]);
   });
 });
 
