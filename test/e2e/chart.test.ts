@@ -21,6 +21,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { clusterEnv, createNamespace, helm, kubectl, kubectlJson, kubectlOk, waitFor, type TestNamespace } from './helpers/cluster.ts';
+import { waitForNoForeignWebhooks } from './helpers/foreign-webhooks.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const CHART = path.join(REPO, 'charts/kube-bluegreen');
@@ -147,33 +148,6 @@ async function canIList(sa: string, namespace: string): Promise<string[]> {
   return parseCanI(await kubectlOk(['auth', 'can-i', '--list', `--as=${sa}`, '-n', namespace]));
 }
 
-/** Webhook configurations other than `own` whose namespaceSelector lets `namespace` through. */
-async function foreignWebhooks(namespace: string, own: string): Promise<string[]> {
-  type Sel = { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
-  const ns = await kubectlJson<{ metadata: { labels?: Record<string, string> } }>(['get', 'namespace', namespace]);
-  const labels = ns.metadata.labels ?? {};
-  const matches = (sel: Sel | undefined) =>
-    Object.entries(sel?.matchLabels ?? {}).every(([k, v]) => labels[k] === v) &&
-    (sel?.matchExpressions ?? []).every((e) => {
-      const has = e.key in labels;
-      switch (e.operator) {
-        case 'In': return has && (e.values ?? []).includes(labels[e.key]!);
-        case 'NotIn': return !has || !(e.values ?? []).includes(labels[e.key]!);
-        case 'Exists': return has;
-        case 'DoesNotExist': return !has;
-        default: return true;
-      }
-    });
-  const out: string[] = [];
-  for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
-    const list = await kubectlJson<{ items: { metadata: { name: string }; webhooks?: { name: string; namespaceSelector?: Sel }[] }[] }>(['get', kind]);
-    for (const c of list.items)
-      if (c.metadata.name !== own)
-        for (const w of c.webhooks ?? []) if (matches(w.namespaceSelector)) out.push(`${kind}/${c.metadata.name}: ${w.name}`);
-  }
-  return out;
-}
-
 describe('helm install on the local control plane', () => {
   const release = `kbg-${RUN}`;
   const fullname = `${release}-kube-bluegreen`;
@@ -246,12 +220,7 @@ describe('helm install on the local control plane', () => {
     // The policy tests below need the webhook to be down. Other test files register webhooks
     // of their own (and kill them to test failure), cluster-wide but for kube-system; in a serial
     // run they are gone by now. When files of several runs share one cluster, wait for them.
-    let foreign: string[] = [];
-    try {
-      await waitFor(async () => (foreign = await foreignWebhooks(apps.name, fullname)).length === 0, { timeoutMs: 180_000, intervalMs: 1_000 });
-    } catch {
-      throw new Error(`other webhook configurations still intercept namespace ${apps.name}; the policy cannot be tested with no webhook while they exist: ${foreign.join('; ')}`);
-    }
+    await waitForNoForeignWebhooks(apps.name, [fullname], 180_000);
   });
 
   async function refused(obj: object, message: RegExp) {

@@ -45,6 +45,13 @@ export interface StartOptions {
    * files sharing one cluster never see each other's webhooks. Also the probe namespace.
    */
   namespace?: string;
+  /** Default debug. At info level an allowed request logs nothing, so give a `probe`. */
+  logLevel?: string;
+  /**
+   * Resolves true once a request through the apiserver shows this webhook answering (its log
+   * since this start is given). Default: a dry-run create of an enrolled Service, seen in the debug log.
+   */
+  probe?: (logs: () => string) => Promise<boolean>;
 }
 
 export async function freePort(): Promise<number> {
@@ -78,7 +85,8 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
   const env = clusterEnv();
   const port = await freePort();
   const certDir = mkdtempSync(join(tmpdir(), 'kbg-webhook-'));
-  const configName = opts.configName ?? `kbg-e2e-${process.pid}-${port}`;
+  // Always kbg-e2e-*: the e2e global setup removes such configurations left by a run that died.
+  const configName = `kbg-e2e-${opts.configName ? `${opts.configName}-` : ''}${process.pid}-${port}`;
   const args = [
     join(REPO, 'src/webhook/main.ts'),
     '--kubeconfig', env.kubeconfig,
@@ -92,7 +100,7 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
     '--leader-election-id', configName,
     '--shutdown-delay', '0',
     '--scale-down-interval', '1',
-    '--log-level', 'debug',
+    '--log-level', opts.logLevel ?? 'debug',
     ...(opts.namespace ? ['--namespace-match-labels', `kubernetes.io/metadata.name=${opts.namespace}`] : []),
     ...(opts.extraArgs ?? []),
   ];
@@ -111,7 +119,9 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
     await Promise.race([registered, exited]);
     exited.catch(() => {});
     ca = readFileSync(join(certDir, 'ca.crt'), 'utf8');
-    await waitForApiserverToCall(opts.namespace ?? opts.probeNamespace ?? 'default', () => out.slice(from));
+    const logs = () => out.slice(from);
+    if (opts.probe) await waitFor(() => opts.probe!(logs), { timeoutMs: 20_000, intervalMs: 250, message: 'the apiserver to call the webhook' });
+    else await waitForApiserverToCall(opts.namespace ?? opts.probeNamespace ?? 'default', logs);
   };
   await launch();
 

@@ -1,0 +1,36 @@
+// `kubectl bg` as a child process (node plugin/src/main.ts), the way a user's
+// kubectl runs it, against the local control plane.
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { clusterEnv } from './cluster.ts';
+import { NODE } from './webhook.ts';
+
+const MAIN = join(resolve(import.meta.dirname, '../../..'), 'plugin/src/main.ts');
+
+export interface PluginResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export function kubectlBg(namespace: string, args: readonly string[], timeoutMs = 60_000): Promise<PluginResult> {
+  const env = clusterEnv();
+  const start = performance.now();
+  return new Promise((res, rej) => {
+    const c = spawn(NODE, [MAIN, ...args, '-n', namespace, '--kubeconfig', env.kubeconfig], {
+      env: { ...process.env, HOME: env.home, KUBECONFIG: env.kubeconfig, NO_PROXY: '127.0.0.1,localhost', NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    c.on('error', rej);
+    c.on('close', (code, sig) => {
+      clearTimeout(t);
+      res({ code: code ?? (sig ? 128 : 1), stdout, stderr, ms: performance.now() - start });
+    });
+  });
+}
