@@ -1,0 +1,123 @@
+// 3. Through the real apiserver: a `kubectl set image`-equivalent PATCH
+// (strategic merge of the container image) on the live colour of an enrolled
+// app, with the real webhook registered, against the same PATCH on a
+// Deployment that is not enrolled (the apiserver does not call the webhook for
+// it). Interleaved, alternating images so that every PATCH is a real change.
+// Issued with KubeClient: no kubectl start-up in the figures.
+import type { Deployment } from '../../src/core/k8s-types.ts';
+import { paths } from '../../src/kube/client.ts';
+import { type Config, progress, type SectionResult } from '../lib/context.ts';
+import { fmt, mean, percentile, ratio } from '../lib/stats.ts';
+import { table } from '../lib/table.ts';
+import { clusterBench, otherWebhooksNote, refreshOtherWebhooks, IMAGE, PATCH_APPS, waitAvailable } from './cluster.ts';
+
+interface Sample {
+  kind: 'enrolled' | 'plain';
+  i: number;
+  ms: number;
+  /** enrolled: the live template kept its image (the change went to the idle colour). */
+  redirected?: boolean;
+  error?: string;
+}
+
+/** Sums and counts of the webhook's admission latency histogram, by endpoint. */
+function admissionTimes(metrics: string): Record<string, { sum: number; count: number }> {
+  const out: Record<string, { sum: number; count: number }> = {};
+  for (const m of metrics.matchAll(/^kube_bluegreen_admission_duration_seconds_(sum|count)\{endpoint="(\w+)"\} ([\d.e+-]+)$/gm)) {
+    const e = (out[m[2]!] ??= { sum: 0, count: 0 });
+    e[m[1] as 'sum' | 'count'] = Number(m[3]);
+  }
+  return out;
+}
+
+export async function apiserverSection(cfg: Config): Promise<SectionResult> {
+  const c = await clusterBench();
+  const ns = c.namespace;
+  const live = `${PATCH_APPS.enrolled}-blue`;
+  const idle = `${PATCH_APPS.enrolled}-green`;
+  const target = { enrolled: live, plain: PATCH_APPS.plain };
+  const setImage = (name: string, image: string) =>
+    c.client.patch<Deployment>(paths.deployments(ns, name), { spec: { template: { spec: { containers: [{ name: 'app', image }] } } } }, 'strategic');
+  let n = 0;
+  const once = async (kind: 'enrolled' | 'plain', i: number): Promise<Sample> => {
+    // Alternate two images, neither the live one: every PATCH changes the template.
+    const image = `registry.example/shop:bench-${n++ % 2 ? 'a' : 'b'}`;
+    const t0 = performance.now();
+    try {
+      const d = await setImage(target[kind], image);
+      const ms = performance.now() - t0;
+      const now = d.spec?.template?.spec?.containers?.[0]?.image;
+      return kind === 'enrolled' ? { kind, i, ms, redirected: now === IMAGE } : { kind, i, ms, ...(now === image ? {} : { error: `image is ${now}` }) };
+    } catch (e) {
+      return { kind, i, ms: performance.now() - t0, error: (e as Error).message.slice(0, 300) };
+    }
+  };
+
+  const warm = cfg.quick ? 2 : 5;
+  progress(`apiserver: ${warm} warm-up PATCHes of each kind`);
+  for (let i = 0; i < warm; i++) {
+    await once('enrolled', -1);
+    await once('plain', -1);
+  }
+  const before = admissionTimes((await c.webhook.get('/metrics')).body);
+  const samples: Sample[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < cfg.patches; i++) {
+    const order: ('enrolled' | 'plain')[] = i % 2 ? ['plain', 'enrolled'] : ['enrolled', 'plain'];
+    for (const k of order) samples.push(await once(k, i));
+    if ((i + 1) % 50 === 0) progress(`apiserver: ${i + 1}/${cfg.patches} pairs`);
+  }
+  const wallS = (performance.now() - t0) / 1000;
+  const after = admissionTimes((await c.webhook.get('/metrics')).body);
+  await refreshOtherWebhooks(c);
+  const idleNow = await c.client.get<Deployment>(paths.deployments(ns, idle));
+  const liveNow = await c.client.get<Deployment>(paths.deployments(ns, live));
+  await waitAvailable(c.client, ns).catch(() => undefined);
+
+  const of = (k: Sample['kind']) => samples.filter((s) => s.kind === k && !s.error).map((s) => s.ms);
+  const errors = samples.filter((s) => s.error);
+  const enrolled = of('enrolled');
+  const plain = of('plain');
+  const st = (xs: number[]) => ({ n: xs.length, median: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), mean: mean(xs), max: Math.max(...xs) });
+  const e = st(enrolled);
+  const p = st(plain);
+  const redirected = samples.filter((s) => s.kind === 'enrolled' && s.redirected).length;
+  const notRedirected = samples.filter((s) => s.kind === 'enrolled' && !s.error && !s.redirected).length;
+  const hook = Object.fromEntries(
+    ['mutate', 'validate'].map((ep) => {
+      const d = { sum: (after[ep]?.sum ?? 0) - (before[ep]?.sum ?? 0), count: (after[ep]?.count ?? 0) - (before[ep]?.count ?? 0) };
+      return [ep, { ...d, meanMs: d.count ? (d.sum / d.count) * 1000 : Number.NaN }];
+    }),
+  ) as Record<string, { sum: number; count: number; meanMs: number }>;
+
+  const rows = [
+    ['not enrolled (no webhook call)', String(p.n), fmt(p.median), fmt(p.p90), fmt(p.p99), fmt(p.mean), fmt(p.max)],
+    ['enrolled, live colour (redirected)', String(e.n), fmt(e.median), fmt(e.p90), fmt(e.p99), fmt(e.mean), fmt(e.max)],
+    ['added latency (enrolled - plain)', '', fmt(e.median - p.median), fmt(e.p90 - p.p90), fmt(e.p99 - p.p99), fmt(e.mean - p.mean), ''],
+    ['ratio (enrolled / plain)', '', `${fmt(ratio(e.median, p.median))}x`, `${fmt(ratio(e.p90, p.p90))}x`, `${fmt(ratio(e.p99, p.p99))}x`, `${fmt(ratio(e.mean, p.mean))}x`, ''],
+  ];
+  const liveImage = liveNow.spec?.template?.spec?.containers?.[0]?.image;
+  const text = [
+    `${cfg.patches} PATCHes of each kind, interleaved (${fmt(wallS, 1)} s), strategic merge of the container image (what \`kubectl set image\` sends),`,
+    `sent with KubeClient over one keep-alive connection pool; every PATCH changes the image. Namespace ${ns}; webhook: the real process (src/webhook/main.ts, --log-level debug as test/e2e/helpers/webhook.ts starts it).`,
+    '',
+    table(['PATCH deployment (ms)', 'n', 'median', 'p90', 'p99', 'mean', 'max'], rows),
+    '',
+    `  The enrolled PATCHes are redirected every time, and that is the real cost measured here: the apiserver calls /mutate, where the webhook`,
+    `  makes a SubjectAccessReview for the user, reads the active Service, records the redirect on it, reads and patches the idle Deployment,`,
+    `  clears the record and writes 2 Events (6-7 API calls of its own) before answering; then the apiserver calls /validate.`,
+    `  Webhook's own time per request (its metrics, over these PATCHes): /mutate ${fmt(hook.mutate!.meanMs)} ms mean over ${hook.mutate!.count}, ` +
+      `/validate ${fmt(hook.validate!.meanMs)} ms mean over ${hook.validate!.count}.`,
+    `  Outcome: ${redirected} of ${cfg.patches} enrolled PATCHes redirected, ${notRedirected} reached the live colour; live ${live} image now ${liveImage}; ` +
+      `idle ${idle} image now ${idleNow.spec?.template?.spec?.containers?.[0]?.image}.` +
+      (errors.length ? ` ${errors.length} PATCHes failed, e.g. ${errors[0]!.kind}: ${errors[0]!.error}` : ' No PATCH failed.'),
+    otherWebhooksNote(c),
+  ].join('\n');
+  return {
+    name: 'apiserver',
+    title: '3. Through the real apiserver: set-image PATCH on an enrolled live colour vs a Deployment not enrolled',
+    text,
+    goals: { [`apiserver: every enrolled PATCH redirected, none applied to the live colour, none failed`]: redirected === cfg.patches && errors.length === 0 && liveImage === IMAGE },
+    data: { namespace: ns, patches: cfg.patches, wallS, plain: p, enrolled: e, added: { median: e.median - p.median, p99: e.p99 - p.p99 }, webhookMetrics: hook, redirected, notRedirected, errors: errors.length, samples },
+  };
+}
