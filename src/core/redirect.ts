@@ -24,13 +24,25 @@ export interface RedirectEffect {
   idle: { name: string; colour: Colour };
   /** The requested template, its slot label set to the idle colour. */
   template: PodTemplateSpec;
-  templateHash: string;
+  /** Its fingerprint (templateHash), computed on first use: a dry run never needs it. */
+  readonly templateHash: string;
   /** The idle colour is raised to at least this many replicas (the live count). */
   minReplicas: number;
   /** "image change" or "pod template change". */
   summary: string;
   requestUid: string;
   user: UserInfo;
+}
+
+/** A RedirectEffect whose templateHash is computed once, when first read. */
+export function makeRedirectEffect(fields: Omit<RedirectEffect, 'templateHash'>): RedirectEffect {
+  let hash: string | undefined;
+  return {
+    ...fields,
+    get templateHash() {
+      return (hash ??= templateHash(fields.template, fields.slotKey));
+    },
+  };
 }
 
 export function escapePointer(key: string): string {

@@ -2,7 +2,7 @@
 // equal once the slot label (which differs by colour by design) and the
 // rollout-restart stamp are set aside.
 import { createHash } from 'node:crypto';
-import type { PodTemplateSpec } from './k8s-types.ts';
+import type { Container, PodTemplateSpec } from './k8s-types.ts';
 import { RESTARTED_AT_ANNOTATION } from './labels.ts';
 
 /** JSON with object keys sorted, so equal values always serialise equally. */
@@ -14,6 +14,36 @@ export function canonicalJson(v: unknown): string {
     .filter((k) => o[k] !== undefined)
     .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+}
+
+/**
+ * Structural equality of JSON values, object key order ignored and a key holding undefined the
+ * same as a missing one: what canonicalJson(a) === canonicalJson(b) says, without building strings
+ * (this runs on every admission request).
+ */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  const aArr = Array.isArray(a);
+  if (aArr !== Array.isArray(b)) return false;
+  if (aArr) {
+    const x = a as unknown[];
+    const y = b as unknown[];
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!jsonEqual(x[i], y[i])) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let nx = 0;
+  for (const k in x) {
+    if (x[k] === undefined) continue;
+    nx++;
+    if (!jsonEqual(x[k], y[k])) return false;
+  }
+  let ny = 0;
+  for (const k in y) if (y[k] !== undefined) ny++;
+  return nx === ny;
 }
 
 export interface NormalizeOptions {
@@ -47,7 +77,7 @@ export function sameTemplate(
   slotKey: string,
   opts: NormalizeOptions = {},
 ): boolean {
-  return canonicalJson(normalizeTemplate(a, slotKey, opts)) === canonicalJson(normalizeTemplate(b, slotKey, opts));
+  return jsonEqual(normalizeTemplate(a, slotKey, opts), normalizeTemplate(b, slotKey, opts));
 }
 
 /** A short, stable fingerprint of a template's version (slot label set aside). */
@@ -67,14 +97,14 @@ export function imagesOf(t: PodTemplateSpec | undefined): string[] {
 
 /** What kind of change turns template a into b, in words for a warning: "image change" or "pod template change". */
 export function describeChange(a: PodTemplateSpec | undefined, b: PodTemplateSpec | undefined, slotKey: string): string {
-  const strip = (t: PodTemplateSpec | undefined) => {
-    const n = structuredClone(normalizeTemplate(t, slotKey, { ignoreRestart: true })) as {
-      spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[] };
-    } | null;
-    for (const c of [...(n?.spec?.containers ?? []), ...(n?.spec?.initContainers ?? [])]) delete c.image;
-    return canonicalJson(n);
+  // The template with every container's image left out: shallow copies, the input untouched.
+  const withoutImages = (t: PodTemplateSpec | undefined) => {
+    const n = normalizeTemplate(t, slotKey, { ignoreRestart: true }) as PodTemplateSpec | null;
+    if (!n?.spec) return n;
+    const strip = (cs: Container[] | undefined) => (Array.isArray(cs) ? cs.map(({ image: _image, ...rest }) => rest) : cs);
+    return { ...n, spec: { ...n.spec, containers: strip(n.spec.containers), initContainers: strip(n.spec.initContainers) } };
   };
-  const imagesChanged = canonicalJson(imagesOf(a)) !== canonicalJson(imagesOf(b));
-  if (imagesChanged && strip(a) === strip(b)) return 'image change';
+  const imagesChanged = !jsonEqual(imagesOf(a), imagesOf(b));
+  if (imagesChanged && jsonEqual(withoutImages(a), withoutImages(b))) return 'image change';
   return 'pod template change';
 }

@@ -41,7 +41,7 @@ export async function handleAdmission(endpoint: Endpoint, body: unknown, deps: H
     return badRequest(read.uid, `malformed AdmissionReview: ${read.message}`);
   }
   const req = read.request;
-  const log = deps.log.child({ uid: req.uid });
+  const log = deps.log;
   deps.metrics?.requests.inc({ endpoint, resource: `${req.resource.resource}${req.subResource ? `/${req.subResource}` : ''}`, operation: req.operation });
   const target = requestTarget(req);
   if (target.type === 'invalid') {
@@ -70,7 +70,7 @@ export async function handleAdmission(endpoint: Endpoint, body: unknown, deps: H
     deps.metrics?.badRequests.inc({ reason: 'unexpected' });
     return badRequest(req.uid, decision.message);
   }
-  const ctx = { endpoint, op: req.operation, kind: req.kind.kind, namespace: ns, name: req.name, app, dryRun: req.dryRun === true, user: req.userInfo.username };
+  const ctx = { uid: req.uid, endpoint, op: req.operation, kind: req.kind.kind, namespace: ns, name: req.name, app, dryRun: req.dryRun === true, user: req.userInfo.username };
   let response: AdmissionResponse;
   let outcome: string = decision.outcome;
   if (decision.allowed) {
@@ -94,7 +94,7 @@ export async function handleAdmission(endpoint: Endpoint, body: unknown, deps: H
     if (decision.effect) response.auditAnnotations = { 'redirected-to': decision.effect.idle.name };
     if (decision.warnings.length) response.warnings = decision.warnings;
     if (decision.effect) log.info({ ...ctx, outcome, to: decision.effect.idle.name }, decision.warnings[0] ?? 'redirected');
-    else log.debug({ ...ctx, outcome }, 'allowed');
+    else if (log.isLevelEnabled('debug')) log.debug({ ...ctx, outcome }, 'allowed');
   } else {
     response = { uid: req.uid, allowed: false, status: { code: decision.code, reason: decision.reason, message: decision.message } };
     if (decision.warnings.length) response.warnings = decision.warnings;

@@ -5,7 +5,7 @@ import type { Operation as JsonPatchOp } from 'fast-json-patch';
 import { type AppView, appNameOf, colourOfDeployment, servingColours } from '../app.ts';
 import { readyToServe } from '../availability.ts';
 import { nsFlag } from '../commands.ts';
-import type { Deployment, Scale, Service } from '../k8s-types.ts';
+import type { Deployment, PodTemplateSpec, Scale, Service } from '../k8s-types.ts';
 import { annotationsOf, labelsOf } from '../k8s-types.ts';
 import {
   APP_LABEL,
@@ -17,8 +17,8 @@ import {
   ROLE_ANNOTATION,
   SLOT_LABEL_ANNOTATION,
 } from '../labels.ts';
-import { type RedirectEffect, redirectInFlight } from '../redirect.ts';
-import { canonicalJson, describeChange, sameTemplate, templateHash } from '../template.ts';
+import { makeRedirectEffect, type RedirectEffect, redirectInFlight } from '../redirect.ts';
+import { describeChange, jsonEqual, sameTemplate } from '../template.ts';
 import type { AdmissionRequest } from './review.ts';
 
 export type Endpoint = 'mutate' | 'validate';
@@ -94,14 +94,11 @@ export function decide(endpoint: Endpoint, req: AdmissionRequest, view: AppView 
 
 // ---- Deployments -----------------------------------------------------------
 
-function selectorOf(d: Deployment): string {
-  return canonicalJson(d.spec?.selector ?? null);
-}
 
 /** Changes never allowed on an enrolled Deployment, whatever its colour. */
 function deploymentInvariant(oldD: Deployment, newD: Deployment, view: AppView): string | undefined {
   const name = newD.metadata.name;
-  if (selectorOf(oldD) !== selectorOf(newD))
+  if (!jsonEqual(oldD.spec?.selector ?? null, newD.spec?.selector ?? null))
     return `the selector of Deployment ${name} cannot change: the ReplicaSets it owns would be orphaned and their pods left running outside the app`;
   for (const key of [view.slotKey, APP_LABEL]) {
     const before = oldD.spec?.template?.metadata?.labels?.[key];
@@ -180,25 +177,28 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
     );
   if (view.problems.length) return denyAmbiguous(view);
 
-  const reverted = structuredClone(newD);
-  reverted.spec!.template = structuredClone(oldD.spec?.template);
-  const patch = fjp.compare(newD, reverted);
-  const template = structuredClone(newD.spec!.template!);
-  template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [view.slotKey]: idleColour } };
-  const summary = describeChange(oldD.spec?.template, newD.spec?.template, view.slotKey);
+  // The live Deployment keeps its old template: the patch turns the new template back into the old
+  // one (computed on the templates alone: nothing else of the object changes).
+  const oldT = oldD.spec?.template;
+  const newT = newD.spec!.template!;
+  const patch: JsonPatchOp[] = oldT
+    ? fjp.compare(newT, oldT).map((op) => ({ ...op, path: `/spec/template${op.path}` }) as JsonPatchOp)
+    : [{ op: 'remove', path: '/spec/template' }];
+  // The idle colour gets the new template with its own slot label (shallow copies; the request is not modified).
+  const template = { ...newT, metadata: { ...newT.metadata, labels: { ...newT.metadata?.labels, [view.slotKey]: idleColour } } };
+  const summary = describeChange(oldT, newT, view.slotKey);
   const warnings = [
     `${summary} redirected to ${idle.metadata.name} (idle); run 'kubectl bg switch ${view.app}${nsFlag(ns)}' when it is ready`,
   ];
-  const idleHash = templateHash(idle.spec?.template, view.slotKey);
-  const newHash = templateHash(template, view.slotKey);
-  if (idleHash !== newHash && idleHash !== templateHash(oldD.spec?.template, view.slotKey) && (idle.spec?.replicas ?? 0) > 0)
+  const same = (a: PodTemplateSpec | undefined, b: PodTemplateSpec | undefined) => sameTemplate(a, b, view.slotKey, { ignoreRestart: true });
+  if (!same(idle.spec?.template, template) && !same(idle.spec?.template, oldT) && (idle.spec?.replicas ?? 0) > 0)
     warnings.push(`${idle.metadata.name} was running another version; this change replaces it`);
   return {
     allowed: true,
     outcome: 'redirected',
     warnings,
     patch,
-    effect: {
+    effect: makeRedirectEffect({
       kind: 'redirect',
       namespace: ns,
       app: view.app,
@@ -207,12 +207,11 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
       live: { name, colour: view.live! },
       idle: { name: idle.metadata.name, colour: idleColour },
       template,
-      templateHash: newHash,
       minReplicas: replicas,
       summary,
       requestUid: req.uid,
       user: req.userInfo,
-    },
+    }),
   };
 }
 
@@ -256,7 +255,7 @@ function decideService(req: AdmissionRequest, view: AppView, now: Date): Decisio
   const selector = svc.spec?.selector ?? {};
   const before = oldSvc?.spec?.selector ?? {};
   const enrolling = oldSvc !== undefined && labelsOf(oldSvc)[APP_LABEL] === undefined;
-  if (oldSvc && !enrolling && canonicalJson(before) === canonicalJson(selector)) return allow();
+  if (oldSvc && !enrolling && jsonEqual(before, selector)) return allow();
   const name = svc.metadata.name;
   const role = annotationsOf(svc)[ROLE_ANNOTATION];
   const ns = nsFlag(view.namespace);
