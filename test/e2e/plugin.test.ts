@@ -3,7 +3,6 @@
 // whole cycle with no script of ours: init -> kubectl set image on the live
 // colour -> status (idle rolling out, then ready to switch) -> switch --wait ->
 // EndpointSlices hold only green pods -> rollback -> only blue pods.
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppStatus } from '../../src/core/status.ts';
 import { sampleApp } from '../fixtures/sample-app.ts';
 import { apply, clusterEnv, createNamespace, kubectl, kubectlJson, kubectlOk, type TestNamespace, waitFor } from './helpers/cluster.ts';
+import { type PluginResult, runProcess } from './helpers/plugin-cli.ts';
 import { type RunningWebhook, startWebhook } from './helpers/webhook.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -18,27 +18,7 @@ const NODE = join(REPO, 'node_modules/.bin/node');
 const MAIN = join(REPO, 'plugin/src/main.ts');
 const COMPLETE = join(REPO, 'plugin/src/complete.ts');
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(exe: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<Result> {
-  return new Promise((res, rej) => {
-    const c = spawn(exe, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
-    c.on('error', rej);
-    c.on('close', (code, sig) => {
-      clearTimeout(t);
-      res({ code: code ?? (sig ? 128 : 1), stdout, stderr });
-    });
-  });
-}
+const run = runProcess;
 
 let ns: TestNamespace;
 let wh: RunningWebhook;
@@ -50,12 +30,12 @@ function baseEnv(): NodeJS.ProcessEnv {
 }
 
 /** The plugin as a child process: node plugin/src/main.ts --kubeconfig ... -n NS ARGS. */
-function bg(...args: string[]): Promise<Result> {
+function bg(...args: string[]): Promise<PluginResult> {
   return run(NODE, [MAIN, '--kubeconfig', clusterEnv().kubeconfig, '-n', ns.name, ...args], baseEnv());
 }
 
 /** `kubectl bg ARGS -n NS` through kubectl's plugin discovery (PATH holds kubectl-bg). */
-function kubectlBg(...args: string[]): Promise<Result> {
+function kubectlBg(...args: string[]): Promise<PluginResult> {
   return run(clusterEnv().kubectl, ['bg', ...args, '-n', ns.name], { ...baseEnv(), PATH: `${binDir}:${process.env.PATH}` });
 }
 

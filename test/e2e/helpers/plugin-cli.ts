@@ -14,14 +14,11 @@ export interface PluginResult {
   ms: number;
 }
 
-export function kubectlBg(namespace: string, args: readonly string[], timeoutMs = 60_000): Promise<PluginResult> {
-  const env = clusterEnv();
+/** Runs a program to completion (killed after timeoutMs): exit code, output, wall time. */
+export function runProcess(exe: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<PluginResult> {
   const start = performance.now();
   return new Promise((res, rej) => {
-    const c = spawn(NODE, [MAIN, ...args, '-n', namespace, '--kubeconfig', env.kubeconfig], {
-      env: { ...process.env, HOME: env.home, KUBECONFIG: env.kubeconfig, NO_PROXY: '127.0.0.1,localhost', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const c = spawn(exe, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -33,4 +30,14 @@ export function kubectlBg(namespace: string, args: readonly string[], timeoutMs 
       res({ code: code ?? (sig ? 128 : 1), stdout, stderr, ms: performance.now() - start });
     });
   });
+}
+
+export function kubectlBg(namespace: string, args: readonly string[], timeoutMs = 60_000): Promise<PluginResult> {
+  const env = clusterEnv();
+  return runProcess(
+    NODE,
+    [MAIN, ...args, '-n', namespace, '--kubeconfig', env.kubeconfig],
+    { ...process.env, HOME: env.home, KUBECONFIG: env.kubeconfig, NO_PROXY: '127.0.0.1,localhost', NO_COLOR: '1' },
+    timeoutMs,
+  );
 }
