@@ -5,6 +5,7 @@ import { decide, type Endpoint, requestApp, requestTarget } from '../core/admiss
 import { type AdmissionResponse, type AdmissionReviewOut, readAdmissionReview, reviewOut } from '../core/admission/review.ts';
 import type { Deployment } from '../core/k8s-types.ts';
 import type { RedirectEffect } from '../core/redirect.ts';
+import { jsonEqual } from '../core/template.ts';
 import type { AppCache } from './cache.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -30,8 +31,8 @@ function badRequest(uid: string | undefined, message: string, status = 400): Han
 }
 
 function selectorChanged(req: { object?: unknown; oldObject?: unknown }): boolean {
-  const sel = (o: unknown) => JSON.stringify((o as { spec?: { selector?: unknown } } | undefined)?.spec?.selector ?? null);
-  return sel(req.object) !== sel(req.oldObject);
+  const sel = (o: unknown) => (o as { spec?: { selector?: unknown } } | undefined)?.spec?.selector ?? null;
+  return !jsonEqual(sel(req.object), sel(req.oldObject));
 }
 
 export async function handleAdmission(endpoint: Endpoint, body: unknown, deps: HandlerDeps): Promise<HandlerResult> {
