@@ -24,6 +24,7 @@ const HELP = `usage: node bench/run.ts [options]     (all sections: about 10 min
   --warmup S           seconds of warm-up load per server and request (default 3; quick 1)
   --patches N          PATCHes of each kind through the apiserver (default 200; quick 20)
   --switches N         switches and bare selector patches (default 20; quick 4)
+  --connections LIST   connection counts for the admission section, comma-separated (default 1,10,50)
   --cpu-prof           profile the webhook server processes (node --cpu-prof) into bench/results/profiles-<time>/
   -h, --help
 
@@ -40,6 +41,7 @@ function config(argv: string[]): Config {
       warmup: { type: 'string' },
       patches: { type: 'string' },
       switches: { type: 'string' },
+      connections: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -64,7 +66,7 @@ function config(argv: string[]): Config {
     durationS: num('duration', values.duration, q ? 1.5 : 4),
     repeats: Math.round(num('repeats', values.repeats, q ? 1 : 5)),
     warmupS: num('warmup', values.warmup, q ? 1 : 3),
-    connections: [1, 10, 50],
+    connections: values.connections ? values.connections.split(',').map((c) => Math.round(num('connections', c, 1))) : [1, 10, 50],
     scaleSizes: [10, 100, 1_000, 10_000],
     scaleConnections: q ? [10] : [1, 10],
     patches: Math.round(num('patches', values.patches, q ? 20 : 200)),
