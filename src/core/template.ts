@@ -2,7 +2,7 @@
 // equal once the slot label (which differs by colour by design) and the
 // rollout-restart stamp are set aside.
 import { createHash } from 'node:crypto';
-import type { Container, PodTemplateSpec } from './k8s-types.ts';
+import type { PodTemplateSpec } from './k8s-types.ts';
 import { RESTARTED_AT_ANNOTATION } from './labels.ts';
 
 /** JSON with object keys sorted, so equal values always serialise equally. */
@@ -57,18 +57,94 @@ function withoutKey<T extends Record<string, unknown>>(o: T | undefined, key: st
   return (Object.keys(rest).length ? rest : undefined) as T | undefined;
 }
 
-/** The template minus what is expected to differ between colours. Does not modify its input. */
-export function normalizeTemplate(t: PodTemplateSpec | undefined, slotKey: string, opts: NormalizeOptions = {}): unknown {
-  if (!t) return null;
-  const md = t.metadata ?? {};
-  const labels = withoutKey(md.labels, slotKey);
-  let annotations = md.annotations;
+/** A template's metadata minus what is expected to differ between colours. Does not modify its input. */
+function normalizeMetadata(md: PodTemplateSpec['metadata'], slotKey: string, opts: NormalizeOptions): NonNullable<PodTemplateSpec['metadata']> {
+  const m = md ?? {};
+  const labels = withoutKey(m.labels, slotKey);
+  let annotations = m.annotations;
   if (opts.ignoreRestart) annotations = withoutKey(annotations, RESTARTED_AT_ANNOTATION);
-  const metadata = { ...md, labels, annotations };
+  const metadata = { ...m, labels, annotations };
   if (!labels) delete metadata.labels;
   if (!annotations) delete metadata.annotations;
   if (metadata.creationTimestamp === null) delete metadata.creationTimestamp;
-  return { ...t, metadata };
+  return metadata;
+}
+
+/** The template minus what is expected to differ between colours. Does not modify its input. */
+export function normalizeTemplate(t: PodTemplateSpec | undefined, slotKey: string, opts: NormalizeOptions = {}): unknown {
+  if (!t) return null;
+  return { ...t, metadata: normalizeMetadata(t.metadata, slotKey, opts) };
+}
+
+/** Whether two objects are jsonEqual once the keys `skip` accepts are left out (top level only). */
+function jsonEqualExcept(x: Record<string, unknown>, y: Record<string, unknown>, skip: (key: string) => boolean): boolean {
+  let nx = 0;
+  for (const k in x) {
+    if (x[k] === undefined || skip(k)) continue;
+    nx++;
+    if (!jsonEqual(x[k], y[k])) return false;
+  }
+  let ny = 0;
+  for (const k in y) if (y[k] !== undefined && !skip(k)) ny++;
+  return nx === ny;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isMetadataOrSpec = (k: string) => k === 'metadata' || k === 'spec';
+const isContainerList = (k: string) => k === 'containers' || k === 'initContainers';
+const isImage = (k: string) => k === 'image';
+
+/** How template b differs from a: 'none', in container images only ('image'), or otherwise ('other'). */
+export type TemplateChange = 'none' | 'image' | 'other';
+
+/**
+ * How template b differs from template a, in one walk and without normalised copies of the specs:
+ * the slot label is set aside, and with ignoreRestart the rollout-restart stamp. 'none' is what
+ * sameTemplate means by the same version; 'image' is a change to container images and nothing else.
+ * Throws a TypeError when a container list is not a list (the request is then malformed).
+ */
+export function templateChange(
+  a: PodTemplateSpec | undefined,
+  b: PodTemplateSpec | undefined,
+  slotKey: string,
+  opts: NormalizeOptions = {},
+): TemplateChange {
+  if (!a || !b) return !a && !b ? 'none' : 'other';
+  if (!isRecord(a) || !isRecord(b)) return jsonEqual(a, b) ? 'none' : 'other';
+  for (const t of [a, b]) {
+    const spec = t.spec;
+    if (!isRecord(spec)) continue;
+    for (const list of ['initContainers', 'containers'] as const)
+      if (spec[list] !== undefined && spec[list] !== null && !Array.isArray(spec[list])) throw new TypeError(`spec.${list} is not a list`);
+  }
+  const meta = (t: Record<string, unknown>) => normalizeMetadata(t.metadata as PodTemplateSpec['metadata'], slotKey, opts);
+  if (!jsonEqual(meta(a), meta(b))) return 'other';
+  if (!jsonEqualExcept(a, b, isMetadataOrSpec)) return 'other';
+  const sa: unknown = a.spec;
+  const sb: unknown = b.spec;
+  if (!isRecord(sa) || !isRecord(sb)) return jsonEqual(sa, sb) ? 'none' : 'other';
+  if (!jsonEqualExcept(sa, sb, isContainerList)) return 'other';
+  let images = false;
+  for (const list of ['initContainers', 'containers'] as const) {
+    const ca = sa[list];
+    const cb = sb[list];
+    if (!Array.isArray(ca) || !Array.isArray(cb)) {
+      if (!jsonEqual(ca, cb)) return 'other';
+      continue;
+    }
+    if (ca.length !== cb.length) return 'other';
+    for (let i = 0; i < ca.length; i++) {
+      const x: unknown = ca[i];
+      const y: unknown = cb[i];
+      if (!isRecord(x) || !isRecord(y)) {
+        if (!jsonEqual(x, y)) return 'other';
+        continue;
+      }
+      if (!jsonEqualExcept(x, y, isImage)) return 'other';
+      if (!jsonEqual(x.image ?? '', y.image ?? '')) images = true;
+    }
+  }
+  return images ? 'image' : 'none';
 }
 
 export function sameTemplate(
@@ -77,7 +153,7 @@ export function sameTemplate(
   slotKey: string,
   opts: NormalizeOptions = {},
 ): boolean {
-  return jsonEqual(normalizeTemplate(a, slotKey, opts), normalizeTemplate(b, slotKey, opts));
+  return templateChange(a, b, slotKey, opts) === 'none';
 }
 
 /** A short, stable fingerprint of a template's version (slot label set aside). */
@@ -97,14 +173,9 @@ export function imagesOf(t: PodTemplateSpec | undefined): string[] {
 
 /** What kind of change turns template a into b, in words for a warning: "image change" or "pod template change". */
 export function describeChange(a: PodTemplateSpec | undefined, b: PodTemplateSpec | undefined, slotKey: string): string {
-  // The template with every container's image left out: shallow copies, the input untouched.
-  const withoutImages = (t: PodTemplateSpec | undefined) => {
-    const n = normalizeTemplate(t, slotKey, { ignoreRestart: true }) as PodTemplateSpec | null;
-    if (!n?.spec) return n;
-    const strip = (cs: Container[] | undefined) => (Array.isArray(cs) ? cs.map(({ image: _image, ...rest }) => rest) : cs);
-    return { ...n, spec: { ...n.spec, containers: strip(n.spec.containers), initContainers: strip(n.spec.initContainers) } };
-  };
-  const imagesChanged = !jsonEqual(imagesOf(a), imagesOf(b));
-  if (imagesChanged && jsonEqual(withoutImages(a), withoutImages(b))) return 'image change';
-  return 'pod template change';
+  return describeTemplateChange(templateChange(a, b, slotKey, { ignoreRestart: true }));
+}
+
+export function describeTemplateChange(change: TemplateChange): string {
+  return change === 'image' ? 'image change' : 'pod template change';
 }

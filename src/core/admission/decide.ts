@@ -18,7 +18,7 @@ import {
   SLOT_LABEL_ANNOTATION,
 } from '../labels.ts';
 import { makeRedirectEffect, type RedirectEffect, redirectInFlight } from '../redirect.ts';
-import { describeChange, jsonEqual, sameTemplate } from '../template.ts';
+import { describeTemplateChange, jsonEqual, sameTemplate, templateChange } from '../template.ts';
 import type { AdmissionRequest } from './review.ts';
 
 export type Endpoint = 'mutate' | 'validate';
@@ -151,7 +151,8 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   const name = newD.metadata.name ?? '';
   const replicas = newD.spec?.replicas ?? 1;
   if (replicas === 0 && (oldD.spec?.replicas ?? 1) !== 0) return denyScaleToZero(view, name);
-  if (sameTemplate(oldD.spec?.template, newD.spec?.template, view.slotKey, { ignoreRestart: true })) return allow();
+  const change = templateChange(oldD.spec?.template, newD.spec?.template, view.slotKey, { ignoreRestart: true });
+  if (change === 'none') return allow();
 
   // A pod template change to the live colour.
   const redirectedBefore = annotationsOf(oldD)[LAST_REDIRECT_ANNOTATION];
@@ -186,12 +187,12 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
     : [{ op: 'remove', path: '/spec/template' }];
   // The idle colour gets the new template with its own slot label (shallow copies; the request is not modified).
   const template = { ...newT, metadata: { ...newT.metadata, labels: { ...newT.metadata?.labels, [view.slotKey]: idleColour } } };
-  const summary = describeChange(oldT, newT, view.slotKey);
+  const summary = describeTemplateChange(change);
   const warnings = [
     `${summary} redirected to ${idle.metadata.name} (idle); run 'kubectl bg switch ${view.app}${nsFlag(ns)}' when it is ready`,
   ];
   const same = (a: PodTemplateSpec | undefined, b: PodTemplateSpec | undefined) => sameTemplate(a, b, view.slotKey, { ignoreRestart: true });
-  if (!same(idle.spec?.template, template) && !same(idle.spec?.template, oldT) && (idle.spec?.replicas ?? 0) > 0)
+  if ((idle.spec?.replicas ?? 0) > 0 && !same(idle.spec?.template, newT) && !same(idle.spec?.template, oldT))
     warnings.push(`${idle.metadata.name} was running another version; this change replaces it`);
   return {
     allowed: true,

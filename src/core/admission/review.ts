@@ -70,7 +70,9 @@ function isMeta(v: unknown): boolean {
   const m = v.metadata;
   for (const k of ['labels', 'annotations'] as const) {
     if (m[k] === undefined || m[k] === null) continue;
-    if (!isObj(m[k]) || !Object.values(m[k]).every((x) => typeof x === 'string')) return false;
+    const map = m[k];
+    if (!isObj(map)) return false;
+    for (const key in map) if (typeof map[key] !== 'string') return false;
   }
   return m.name === undefined || typeof m.name === 'string';
 }

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { PodTemplateSpec } from '../../../src/core/k8s-types.ts';
 import { RESTARTED_AT_ANNOTATION } from '../../../src/core/labels.ts';
-import { canonicalJson, describeChange, imagesOf, normalizeTemplate, sameTemplate, templateHash } from '../../../src/core/template.ts';
+import {
+  canonicalJson,
+  describeChange,
+  imagesOf,
+  jsonEqual,
+  normalizeTemplate,
+  sameTemplate,
+  templateChange,
+  templateHash,
+} from '../../../src/core/template.ts';
 import { deployment, edit, IMAGE_V2 } from './builders.ts';
 
 const blueT = deployment({ colour: 'blue' }).spec!.template!;
@@ -148,6 +157,68 @@ describe('describeChange', () => {
     describeChange(blueT, b, 'slot');
     expect(b).toEqual(copy);
     expect(blueT.spec!.containers![0]!.image).toBe('registry.example/shop:v1');
+  });
+});
+
+describe('templateChange', () => {
+  const image = (c: PodTemplateSpec) => (c.spec!.containers![0]!.image = IMAGE_V2);
+  it.each([
+    { name: 'nothing', b: blueT, want: 'none' },
+    { name: 'the other colour', b: greenT, want: 'none' },
+    { name: 'image', b: t(image), want: 'image' },
+    { name: 'image of the other colour', b: t(image, greenT), want: 'image' },
+    {
+      name: 'init container image',
+      a: t((c) => (c.spec!.initContainers = [{ name: 'm', image: 'm:1' }])),
+      b: t((c) => (c.spec!.initContainers = [{ name: 'm', image: 'm:2' }])),
+      want: 'image',
+    },
+    { name: 'image removed', b: t((c) => delete c.spec!.containers![0]!.image), want: 'image' },
+    { name: 'image and env', b: t((c) => (image(c), (c.spec!.containers![0]!.env = []))), want: 'other' },
+    { name: 'image and a label', b: t((c) => (image(c), (c.metadata!.labels!.tier = 'web'))), want: 'other' },
+    { name: 'container renamed', b: t((c) => (c.spec!.containers![0]!.name = 'web')), want: 'other' },
+    { name: 'container added', b: t((c) => c.spec!.containers!.push({ name: 'side', image: 's' })), want: 'other' },
+    { name: 'spec field outside containers', b: t((c) => (c.spec!.serviceAccountName = 'x')), want: 'other' },
+    { name: 'template field beside metadata and spec', b: { ...blueT, extra: 1 } as PodTemplateSpec, want: 'other' },
+    { name: 'no spec', b: { metadata: blueT.metadata } as PodTemplateSpec, want: 'other' },
+    { name: 'no template', b: undefined, want: 'other' },
+  ] as { name: string; a?: PodTemplateSpec; b: PodTemplateSpec | undefined; want: string }[])('$name: $want', ({ a, b, want }) => {
+    expect(templateChange(a ?? blueT, b, 'slot', { ignoreRestart: true })).toBe(want);
+  });
+
+  it('a container list that is not a list is an error, on either side', () => {
+    const broken = t((c) => ((c.spec as Record<string, unknown>).containers = { app: { image: 'x' } }));
+    expect(() => templateChange(blueT, broken, 'slot')).toThrow('spec.containers is not a list');
+    expect(() => templateChange(broken, blueT, 'slot')).toThrow('spec.containers is not a list');
+    const brokenInit = t((c) => ((c.spec as Record<string, unknown>).initContainers = 'm:1'));
+    // Thrown even when the metadata already differs (checked before the walk).
+    expect(() => templateChange(t((c) => (c.metadata!.labels!.tier = 'x')), brokenInit, 'slot')).toThrow('spec.initContainers is not a list');
+  });
+
+  // 'none' must mean exactly what comparing the normalised templates means: every pair of variants, both ways.
+  const variants: [string, PodTemplateSpec | undefined][] = [
+    ['blue', blueT],
+    ['green', greenT],
+    ['reversed keys', reversedKeys(blueT) as PodTemplateSpec],
+    ['image', t(image)],
+    ['restartedAt', t((c) => (c.metadata!.annotations = { [RESTARTED_AT_ANNOTATION]: 'x' }))],
+    ['restartedAt and note', t((c) => (c.metadata!.annotations = { [RESTARTED_AT_ANNOTATION]: 'x', note: 'a' }))],
+    ['note', t((c) => (c.metadata!.annotations = { note: 'a' }))],
+    ['empty annotations', t((c) => (c.metadata!.annotations = {}))],
+    ['creationTimestamp null', t((c) => (c.metadata!.creationTimestamp = null))],
+    ['no metadata', t((c) => delete c.metadata)],
+    ['only the slot label', t((c) => (c.metadata = { labels: { slot: 'blue' } }))],
+    ['containers null', t((c) => ((c.spec as Record<string, unknown>).containers = null))],
+    ['no containers', t((c) => delete c.spec!.containers)],
+    ['env', t((c) => (c.spec!.containers![0]!.env = [{ name: 'A', value: '1' }]))],
+    ['undefined', undefined],
+  ];
+  const pairs = variants.flatMap(([an, a]) => variants.map(([bn, b]) => ({ name: `${an} / ${bn}`, a, b })));
+  it.each(pairs)('$name: none exactly when the normalised templates are equal', ({ a, b }) => {
+    for (const ignoreRestart of [false, true]) {
+      const viaNormal = jsonEqual(normalizeTemplate(a, 'slot', { ignoreRestart }), normalizeTemplate(b, 'slot', { ignoreRestart }));
+      expect(templateChange(a, b, 'slot', { ignoreRestart }) === 'none').toBe(viaNormal);
+    }
   });
 });
 
