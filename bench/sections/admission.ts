@@ -53,7 +53,7 @@ export function endpoints(): Endpoint[] {
 
 interface Run extends LoadResult {
   endpoint: string;
-  server: 'baseline' | 'webhook';
+  server: 'baseline' | 'control' | 'webhook';
   repeat: number;
 }
 
@@ -61,8 +61,12 @@ interface Cell {
   endpoint: string;
   connections: number;
   baseline: Summary;
+  /** A second, identical baseline server: how far two equal servers differ in one run (A/A). */
+  control: Summary;
   webhook: Summary;
   ratio: { rps: number; p50: number; p99: number; cpuMsPerReq: number };
+  /** control / baseline: the run's noise band for the ratio. */
+  controlRatio: { rps: number; p50: number; p99: number; cpuMsPerReq: number };
   goals: { throughput: boolean; p99?: boolean };
 }
 
@@ -100,6 +104,7 @@ export async function admissionSection(cfg: Config): Promise<SectionResult> {
     label: 'baseline server',
     execArgv: cfg.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`, '--cpu-prof-name=admission-baseline.cpuprofile'] : [],
   });
+  const control = ServerProc.fork('bare', { label: 'control server (a second baseline)' });
   const hook = ServerProc.fork('webhook', {
     label: 'webhook server',
     execArgv: cfg.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`, '--cpu-prof-name=admission-webhook.cpuprofile'] : [],
@@ -107,11 +112,13 @@ export async function admissionSection(cfg: Config): Promise<SectionResult> {
   const runs: Run[] = [];
   try {
     const { port: barePort } = await bare.call<{ port: number }>('start', { cert: tls.cert, key: tls.key });
+    const { port: controlPort } = await control.call<{ port: number }>('start', { cert: tls.cert, key: tls.key });
     const { port: hookPort } = await hook.call<{ port: number }>('start', { cert: tls.cert, key: tls.key, fixture: MUTATE_FIXTURE, apps: 1 });
     for (const ep of eps) ep.answer = await checkAnswer(hookPort, ep);
     const servers = [
       { name: 'baseline' as const, proc: bare, port: barePort },
       { name: 'webhook' as const, proc: hook, port: hookPort },
+      { name: 'control' as const, proc: control, port: controlPort },
     ];
     progress(`admission: warming up both servers (${cfg.warmupS} s per server and endpoint)`);
     for (const s of servers)
@@ -130,7 +137,7 @@ export async function admissionSection(cfg: Config): Promise<SectionResult> {
     const redirects = await hook.call<number>('redirects');
     if (redirects !== 0) throw new Error(`the webhook performed ${redirects} redirects; the benchmark requests are dry runs`);
   } finally {
-    await Promise.all([bare.stop(), hook.stop()]);
+    await Promise.all([bare.stop(), control.stop(), hook.stop()]);
   }
 
   const cells: Cell[] = [];
@@ -139,10 +146,12 @@ export async function admissionSection(cfg: Config): Promise<SectionResult> {
       const of = (server: string) => runs.filter((r) => r.endpoint === ep.name && r.connections === c && r.server === server);
       const b = summarize(of('baseline'));
       const w = summarize(of('webhook'));
-      const rt = { rps: ratio(w.rps, b.rps), p50: ratio(w.p50, b.p50), p99: ratio(w.p99, b.p99), cpuMsPerReq: ratio(w.cpuMsPerReq, b.cpuMsPerReq) };
+      const a = summarize(of('control'));
+      const ratios = (x: Summary) => ({ rps: ratio(x.rps, b.rps), p50: ratio(x.p50, b.p50), p99: ratio(x.p99, b.p99), cpuMsPerReq: ratio(x.cpuMsPerReq, b.cpuMsPerReq) });
+      const rt = ratios(w);
       const goals: Cell['goals'] = { throughput: rt.rps >= THROUGHPUT_GOAL };
       if (c === 1) goals.p99 = w.p99 < P99_GOAL_MS;
-      cells.push({ endpoint: ep.name, connections: c, baseline: b, webhook: w, ratio: rt, goals });
+      cells.push({ endpoint: ep.name, connections: c, baseline: b, control: a, webhook: w, ratio: rt, controlRatio: ratios(a), goals });
     }
 
   const rows: (string | number)[][] = [];
@@ -160,7 +169,20 @@ export async function admissionSection(cfg: Config): Promise<SectionResult> {
       s.non2xx + s.errors ? `${s.non2xx} non-2xx, ${s.errors} errors` : '',
     ];
     rows.push(row('baseline', cell.baseline));
+    rows.push(row('control', cell.control));
     rows.push(row('webhook', cell.webhook));
+    rows.push([
+      `/${cell.endpoint}`,
+      String(cell.connections),
+      'A/A',
+      fmtRatio(cell.controlRatio.rps),
+      fmtRatio(cell.controlRatio.p50),
+      fmtRatio(cell.controlRatio.p99),
+      fmtRatio(cell.controlRatio.cpuMsPerReq),
+      '',
+      '',
+      'control / baseline: two identical servers; how far apart noise alone puts them',
+    ]);
     const goal = [`throughput >= ${THROUGHPUT_GOAL}x: ${passMiss(cell.goals.throughput)}`];
     if (cell.goals.p99 !== undefined) goal.push(`p99 < ${P99_GOAL_MS} ms: ${passMiss(cell.goals.p99)}`);
     rows.push([
@@ -180,7 +202,8 @@ export async function admissionSection(cfg: Config): Promise<SectionResult> {
   const text = [
     `Requests: ${eps.map((e) => `/${e.name} ${e.fixture.file} (${kb(e.fixture.body)} KB body; webhook answers: ${e.answer})`).join('\n          ')}`,
     `Baseline: bare node:https server, same certificate and keep-alive settings, JSON.parse of the body, fixed allow with the uid.`,
-    `Median of ${cfg.repeats} runs of ${cfg.durationS} s each (baseline and webhook alternating), after ${cfg.warmupS} s warm-up per server and endpoint.`,
+    `Control: a second, identical baseline server; its ratio to the baseline (A/A) is the noise band of every ratio in the table.`,
+    `Median of ${cfg.repeats} runs of ${cfg.durationS} s each (baseline, webhook and control alternating), after ${cfg.warmupS} s warm-up per server and endpoint.`,
     `CPU ms/req and srv CPU% are the server process's (process.cpuUsage); gen CPU% is the load generator's (autocannon, one core at most).`,
     '',
     table(['endpoint', 'conns', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU ms/req', 'srv CPU%', 'gen CPU%', 'goal / notes'], rows),

@@ -12,7 +12,7 @@ import { EnrolledObjectStore } from '../../../src/webhook/cache.ts';
 import { createLogger } from '../../../src/webhook/logger.ts';
 import { createMetrics, type Metrics } from '../../../src/webhook/metrics.ts';
 import type { RedirectResult } from '../../../src/webhook/redirect-executor.ts';
-import { BODY_LIMIT_BYTES, createWebhookApp, listenHttps, type RunningServer } from '../../../src/webhook/server.ts';
+import { admissionEndpoint, BODY_LIMIT_BYTES, createWebhookApp, listenHttps, type RunningServer } from '../../../src/webhook/server.ts';
 import { type CertPair, generateSelfSigned } from '../../../src/webhook/tls.ts';
 import { NOW } from '../core/builders.ts';
 import { fixtureFiles, loadFixture } from '../core/fixture-loader.ts';
@@ -272,6 +272,11 @@ const CASES: Case[] = [
   { name: 'GET /mutate', method: 'GET', path: '/mutate', status: 405, message: '/mutate takes POST with an AdmissionReview' },
   { name: 'PUT /validate', method: 'PUT', path: '/validate', body: body(), status: 405, message: '/validate takes POST with an AdmissionReview' },
   { name: 'unknown path', path: '/admit', body: body(), status: 404, message: 'not found: this server answers POST /mutate, POST /validate' },
+  { name: 'the apiserver\'s own form, /mutate?timeout=10s: answered normally', path: '/mutate?timeout=10s', body: body(), status: 200, message: '', uid: UID },
+  { name: '/Validate/ (case and trailing slash, as express matches): answered normally', path: '/Validate/', body: body(), status: 200, message: '', uid: UID },
+  { name: 'POST /mutatex', path: '/mutatex', body: body(), status: 404, message: 'not found' },
+  { name: 'POST /mutate/extra', path: '/mutate/extra', body: body(), status: 404, message: 'not found' },
+  { name: 'GET /mutate?timeout=10s', method: 'GET', path: '/mutate?timeout=10s', status: 405, message: '/mutate takes POST with an AdmissionReview' },
   { name: 'POST /healthz', path: '/healthz', body: '{}', status: 404, message: 'not found' },
   {
     name: 'deeply nested JSON (10k levels) in a field the webhook does not read',
@@ -364,6 +369,26 @@ const CASES: Case[] = [
     uid: UID,
   },
 ];
+
+describe('admissionEndpoint: the paths the admission handler takes before express', () => {
+  it.each([
+    { url: '/mutate', want: 'mutate' },
+    { url: '/validate', want: 'validate' },
+    { url: '/mutate?timeout=10s', want: 'mutate' },
+    { url: '/validate/', want: 'validate' },
+    { url: '/VALIDATE/?timeout=30s', want: 'validate' },
+    { url: '/mutate/x', want: undefined },
+    { url: '/mutate//', want: undefined },
+    { url: '//mutate', want: undefined },
+    { url: '/mutat', want: undefined },
+    { url: '/', want: undefined },
+    { url: '', want: undefined },
+    { url: '/mutate-and-more-than-ten-characters', want: undefined },
+    { url: undefined, want: undefined },
+  ])('$url -> $want', ({ url, want }) => {
+    expect(admissionEndpoint(url)).toBe(want);
+  });
+});
 
 describe('malformed and unexpected requests, by name', () => {
   it('has at least 25 cases, each named once', () => {
