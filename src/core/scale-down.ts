@@ -21,17 +21,25 @@ export function scaleDownDue(view: AppView, now: Date): ScaleDownAction | undefi
   if (due > now.getTime()) return undefined;
   if (!view.idle) return undefined;
   const idle = view.deployments[view.idle];
-  if (!idle) return { kind: 'clear', ...base, reason: `no ${view.idle} Deployment` };
-  if ((idle.spec?.replicas ?? 0) === 0) return { kind: 'clear', ...base, reason: `${idle.metadata.name} is already scaled down` };
-  const last = lastSwitch(parseHistory(annotationsOf(svc)[HISTORY_ANNOTATION]).records);
-  const stillPrevious = last?.from === view.idle && last.fromTemplate === templateHash(idle.spec?.template, view.slotKey);
-  if (!stillPrevious)
-    return { kind: 'clear', ...base, reason: `${idle.metadata.name} runs a new version since the switch; leaving it up` };
-  if (last.fromGeneration !== undefined && idle.metadata.generation !== last.fromGeneration)
-    return {
-      kind: 'clear',
-      ...base,
-      reason: `${idle.metadata.name} was changed since the switch (generation ${last.fromGeneration} -> ${idle.metadata.generation}, e.g. scaled by hand); leaving it as it is`,
-    };
+  const keep = whyOldColourStays(view);
+  if (keep !== undefined || !idle) return { kind: 'clear', ...base, reason: keep ?? `no ${view.idle} Deployment` };
   return { kind: 'scale-down', deployment: idle.metadata.name ?? '', resourceVersion: idle.metadata.resourceVersion, ...base };
+}
+
+/**
+ * Why the scale-down a switch scheduled will not scale anything (the loop then only clears the
+ * annotation), or undefined when the idle colour still runs, untouched, what the switch left
+ * there. Ignores the time: status shows a pending scale-down only when this is undefined.
+ */
+export function whyOldColourStays(view: AppView): string | undefined {
+  if (!view.active || !view.idle) return 'no single live colour';
+  const idle = view.deployments[view.idle];
+  if (!idle) return `no ${view.idle} Deployment`;
+  if ((idle.spec?.replicas ?? 0) === 0) return `${idle.metadata.name} is already scaled down`;
+  const last = lastSwitch(parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]).records);
+  const stillPrevious = last?.from === view.idle && last.fromTemplate === templateHash(idle.spec?.template, view.slotKey);
+  if (!stillPrevious) return `${idle.metadata.name} runs a new version since the switch; leaving it up`;
+  if (last.fromGeneration !== undefined && idle.metadata.generation !== last.fromGeneration)
+    return `${idle.metadata.name} was changed since the switch (generation ${last.fromGeneration} -> ${idle.metadata.generation}, e.g. scaled by hand); leaving it as it is`;
+  return undefined;
 }

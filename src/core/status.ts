@@ -6,6 +6,7 @@ import { lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
 import type { Deployment } from './k8s-types.ts';
 import { annotationsOf } from './k8s-types.ts';
 import { type Colour, COLOURS, HISTORY_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
+import { whyOldColourStays } from './scale-down.ts';
 import { imagesOf, templateHash } from './template.ts';
 
 export type Phase = 'stable' | 'idle-rolling-out' | 'ready-to-switch' | 'degraded';
@@ -35,7 +36,10 @@ export interface AppStatus {
   message: string;
   colours: ColourStatus[];
   lastSwitch: SwitchRecord | null;
-  /** When the old colour is due to be scaled down (RFC 3339), if a switch scheduled it. */
+  /**
+   * When the old colour is due to be scaled down (RFC 3339): set when a switch scheduled it and the
+   * idle colour still runs, untouched, the version the switch left there (a new rollout cancels it).
+   */
   scaleDownAt: string | null;
   problems: string[];
 }
@@ -74,7 +78,7 @@ export function appStatus(view: AppView): AppStatus {
     idle: view.idle ?? null,
     colours,
     lastSwitch: last ?? null,
-    scaleDownAt: annotationsOf(view.active)[SCALE_DOWN_AT_ANNOTATION] ?? null,
+    scaleDownAt: whyOldColourStays(view) === undefined ? (annotationsOf(view.active)[SCALE_DOWN_AT_ANNOTATION] ?? null) : null,
     problems,
   };
   const { phase, message } = phaseOf(view, last);

@@ -21,6 +21,7 @@ function switchedFrom(green: Deployment): Record<string, string> {
     to: 'blue',
     at: '2030-01-01T00:00:00.000Z',
     fromTemplate: templateHash(green.spec!.template, 'slot'),
+    fromGeneration: green.metadata.generation!,
     toTemplate: templateHash(blue.spec!.template, 'slot'),
   };
   return { [HISTORY_ANNOTATION]: JSON.stringify([last]) };
@@ -177,6 +178,16 @@ describe('appStatus: the whole view model', () => {
       scaleDownAt: '2030-01-01T00:10:00.000Z',
       problems: [],
     });
+  });
+
+  it.each([
+    { name: 'the old colour untouched since the switch', green: greenOld, want: '2030-01-01T00:10:00.000Z' },
+    { name: 'a new version rolled out on the old colour', green: greenNew, want: null },
+    { name: 'the old colour already scaled down', green: withZero(greenOld), want: null },
+    { name: 'the old colour scaled by hand since the switch', green: edit(greenOld, (c) => (c.metadata.generation = 7)), want: null },
+  ])('scaleDownAt shows only a scale-down that will happen: $name', ({ green, want }) => {
+    const active = annotated(svc, { ...switchedFrom(greenOld), [SCALE_DOWN_AT_ANNOTATION]: '2030-01-01T00:10:00.000Z' });
+    expect(appStatus(viewOf([blue, green], [active])).scaleDownAt).toBe(want);
   });
 
   it('no Service: nulls, and the colours still listed', () => {
