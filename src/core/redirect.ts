@@ -114,12 +114,14 @@ export function alreadyRedirected(idle: Deployment, e: RedirectEffect, now: Date
   return recent ? 'superseded' : false;
 }
 
-/** Merge patch recording the redirect on the active Service, guarded by the Service's resourceVersion. */
-export function inFlightPatch(svc: Service, e: RedirectEffect, now: Date): Record<string, unknown> {
+/**
+ * Merge patch recording the redirect on the active Service, guarded by the Service's
+ * resourceVersion; and the record's value, which clearInFlightPatch later removes only if unchanged.
+ */
+export function inFlightPatch(svc: Service, e: RedirectEffect, now: Date): { patch: Record<string, unknown>; value: string } {
   const rec: InFlight = { to: e.idle.colour, template: e.templateHash, at: now.toISOString() };
-  return {
-    metadata: { resourceVersion: svc.metadata.resourceVersion, annotations: { [REDIRECT_IN_FLIGHT_ANNOTATION]: JSON.stringify(rec) } },
-  };
+  const value = JSON.stringify(rec);
+  return { patch: { metadata: { resourceVersion: svc.metadata.resourceVersion, annotations: { [REDIRECT_IN_FLIGHT_ANNOTATION]: value } } }, value };
 }
 
 /**

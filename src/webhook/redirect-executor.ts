@@ -7,7 +7,6 @@ import { hostname } from 'node:os';
 import { colourOfDeployment } from '../core/app.ts';
 import { nsFlag } from '../core/commands.ts';
 import type { Deployment, Service } from '../core/k8s-types.ts';
-import { REDIRECT_IN_FLIGHT_ANNOTATION } from '../core/labels.ts';
 import { alreadyRedirected, clearInFlightPatch, idlePatch, inFlightPatch, type RedirectEffect } from '../core/redirect.ts';
 import { ApiError, type KubeClient, paths } from '../kube/client.ts';
 import type { Logger } from './logger.ts';
@@ -117,8 +116,7 @@ export async function performRedirect(deps: RedirectDeps, e: RedirectEffect, liv
       if (done === 'current') return ending({ ok: true, attempts: attempt });
       if (done === 'superseded')
         return ending({ ok: true, attempts: attempt, warning: `${e.idle.name} has received a newer change since this one reached it; check 'kubectl bg status ${e.app}${nsFlag(ns)}'` });
-      const record = inFlightPatch(svc, e, deps.now());
-      const recordValue = (record.metadata as { annotations: Record<string, string> }).annotations[REDIRECT_IN_FLIGHT_ANNOTATION]!;
+      const { patch: record, value: recordValue } = inFlightPatch(svc, e, deps.now());
       try {
         await client.patch(paths.services(ns, e.activeService), record, 'merge');
         written = recordValue;

@@ -139,9 +139,10 @@ describe('idlePatch', () => {
 describe('inFlightPatch / clearInFlightPatch / readInFlight', () => {
   const value = JSON.stringify({ to: 'green', template: effect.templateHash, at: NOW.toISOString() });
 
-  it('inFlightPatch: a merge patch with the resourceVersion precondition', () => {
+  it('inFlightPatch: a merge patch with the resourceVersion precondition, and the value it writes', () => {
     expect(inFlightPatch(svc, effect, NOW)).toEqual({
-      metadata: { resourceVersion: '77', annotations: { [REDIRECT_IN_FLIGHT_ANNOTATION]: value } },
+      patch: { metadata: { resourceVersion: '77', annotations: { [REDIRECT_IN_FLIGHT_ANNOTATION]: value } } },
+      value,
     });
   });
 
