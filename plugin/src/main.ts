@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 // kubectl-bg: the executable kubectl finds on PATH (`kubectl bg ...`).
-import { runCli } from './cli.ts';
-import { realContext } from './real-context.ts';
+//
+// Every run is a new process, and loading the modules (@kubernetes/client-node above all) is most
+// of a short command's time. Node's compile cache keeps their compiled code on disk between runs
+// (os.tmpdir()/node-compile-cache, keyed by Node version; NODE_DISABLE_COMPILE_CACHE=1 turns it
+// off), so the modules are imported only after it is on.
+import module from 'node:module';
+
+module.enableCompileCache?.();
+const [{ runCli }, { realContext }] = await Promise.all([import('./cli.ts'), import('./real-context.ts')]);
 
 const { ctx, dispose } = realContext();
 try {
