@@ -12,6 +12,9 @@ export interface ServerStats {
   cpuSystem: number;
   rss: number;
   heapUsed: number;
+  /** V8 heap committed (used or not) and memory outside it (Buffers, TLS): where RSS beyond heapUsed sits. */
+  heapTotal: number;
+  external: number;
   /** HTTP requests received since start. */
   served: number;
   /** Garbage collection: total pause time (ms) and count since start, longest pause since the previous stats(). */
@@ -44,7 +47,18 @@ export function stats(): ServerStats {
   const m = process.memoryUsage();
   const maxPause = gcMaxPauseMs;
   gcMaxPauseMs = 0;
-  return { cpuUser: cpu.user, cpuSystem: cpu.system, rss: m.rss, heapUsed: m.heapUsed, served, gcMs, gcCount, gcMaxPauseMs: maxPause };
+  return {
+    cpuUser: cpu.user,
+    cpuSystem: cpu.system,
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    served,
+    gcMs,
+    gcCount,
+    gcMaxPauseMs: maxPause,
+  };
 }
 
 /** Full collections when the process runs with --expose-gc; then the memory figures. */
