@@ -223,6 +223,21 @@ describe('helm install on the local control plane', () => {
     await waitForNoForeignWebhooks(apps.name, [fullname], 180_000);
   });
 
+  it('the policy takes effect within 30 s of the install (the API server loads policies asynchronously)', async () => {
+    // A cold API server can answer the first create before its policy informer has the new
+    // binding: probe with a server-side dry run (admission runs, nothing is stored) until refused.
+    const probe = JSON.stringify(deployment('shop-probe', { app: 'shop', selector: { app: 'shop' } }));
+    const stderr = await waitFor(
+      async () => {
+        const r = await kubectl(['-n', apps.name, 'apply', '--dry-run=server', '-f', '-'], { input: probe });
+        return r.code !== 0 && r.stderr.includes(`ValidatingAdmissionPolicy '${policyName}'`) && r.stderr;
+      },
+      { timeoutMs: 30_000, message: `ValidatingAdmissionPolicy ${policyName} refusing a Deployment without the slot label` },
+    );
+    expect(stderr).toMatch(/it must carry the slot label slot/);
+    expect((await kubectl(['-n', apps.name, 'get', 'deployment', 'shop-probe'])).stderr).toMatch(/NotFound/);
+  });
+
   async function refused(obj: object, message: RegExp) {
     const r = await kubectl(['-n', apps.name, 'apply', '-f', '-'], { input: JSON.stringify(obj) });
     expect(r.code, r.stdout).not.toBe(0);
