@@ -1,6 +1,7 @@
 // The HTTPS front: POST /mutate and /validate answered by a lean handler,
-// everything else (health, readiness, metrics, errors) by express; TLS 1.2+ only, certificates swappable at run time; a graceful
-// shutdown that turns readiness off first and lets in-flight requests finish.
+// everything else (health, readiness, metrics, errors) by express; TLS 1.2+
+// only, certificates swappable at run time; a graceful shutdown that turns
+// readiness off first and lets in-flight requests finish.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
