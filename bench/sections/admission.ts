@@ -171,32 +171,22 @@ export async function admissionSection(cfg: Config): Promise<SectionResult> {
     rows.push(row('baseline', cell.baseline));
     rows.push(row('control', cell.control));
     rows.push(row('webhook', cell.webhook));
-    rows.push([
+    const ratioRow = (label: string, r: Cell['ratio'], note: string) => [
       `/${cell.endpoint}`,
       String(cell.connections),
-      'A/A',
-      fmtRatio(cell.controlRatio.rps),
-      fmtRatio(cell.controlRatio.p50),
-      fmtRatio(cell.controlRatio.p99),
-      fmtRatio(cell.controlRatio.cpuMsPerReq),
+      label,
+      fmtRatio(r.rps),
+      fmtRatio(r.p50),
+      fmtRatio(r.p99),
+      fmtRatio(r.cpuMsPerReq),
       '',
       '',
-      'control / baseline: two identical servers; how far apart noise alone puts them',
-    ]);
+      note,
+    ];
+    rows.push(ratioRow('A/A', cell.controlRatio, 'control / baseline: two identical servers; how far apart noise alone puts them'));
     const goal = [`throughput >= ${THROUGHPUT_GOAL}x: ${passMiss(cell.goals.throughput)}`];
     if (cell.goals.p99 !== undefined) goal.push(`p99 < ${P99_GOAL_MS} ms: ${passMiss(cell.goals.p99)}`);
-    rows.push([
-      `/${cell.endpoint}`,
-      String(cell.connections),
-      'ratio',
-      fmtRatio(cell.ratio.rps),
-      fmtRatio(cell.ratio.p50),
-      fmtRatio(cell.ratio.p99),
-      fmtRatio(cell.ratio.cpuMsPerReq),
-      '',
-      '',
-      `${goal.join('; ')}; +${fmt(cell.webhook.cpuMsPerReq - cell.baseline.cpuMsPerReq, 3)} CPU ms/req`,
-    ]);
+    rows.push(ratioRow('ratio', cell.ratio, `${goal.join('; ')}; +${fmt(cell.webhook.cpuMsPerReq - cell.baseline.cpuMsPerReq, 3)} CPU ms/req`));
   }
   const kb = (s: string) => (Buffer.byteLength(s) / 1024).toFixed(1);
   const text = [
