@@ -90,6 +90,11 @@ export function labelsOf(o: { metadata?: ObjectMeta } | undefined): Record<strin
   return o?.metadata?.labels ?? {};
 }
 
+/** A JSON object (not null, not an array). */
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 export function annotationsOf(o: { metadata?: ObjectMeta } | undefined): Record<string, string> {
   return o?.metadata?.annotations ?? {};
 }

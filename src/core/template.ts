@@ -2,7 +2,7 @@
 // equal once the slot label (which differs by colour by design) and the
 // rollout-restart stamp are set aside.
 import { createHash } from 'node:crypto';
-import type { PodTemplateSpec } from './k8s-types.ts';
+import { isRecord, type PodTemplateSpec } from './k8s-types.ts';
 import { RESTARTED_AT_ANNOTATION } from './labels.ts';
 
 /** JSON with object keys sorted, so equal values always serialise equally. */
@@ -89,7 +89,6 @@ function jsonEqualExcept(x: Record<string, unknown>, y: Record<string, unknown>,
   return nx === ny;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isMetadataOrSpec = (k: string) => k === 'metadata' || k === 'spec';
 const isContainerList = (k: string) => k === 'containers' || k === 'initContainers';
 const isImage = (k: string) => k === 'image';

@@ -1,6 +1,6 @@
 // AdmissionReview (admission.k8s.io/v1) in and out: a strict reader that says
 // exactly what is wrong with a body, and the response builders.
-import type { UserInfo } from '../k8s-types.ts';
+import { isRecord, type UserInfo } from '../k8s-types.ts';
 
 export interface GroupVersionKind {
   group: string;
@@ -56,22 +56,19 @@ export type ReadResult = { ok: true; request: AdmissionRequest } | { ok: false; 
 
 const OPERATIONS = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT']);
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 function isGvk(v: unknown): v is GroupVersionKind {
-  return isObj(v) && typeof v.group === 'string' && typeof v.version === 'string' && typeof v.kind === 'string';
+  return isRecord(v) && typeof v.group === 'string' && typeof v.version === 'string' && typeof v.kind === 'string';
 }
 function isGvr(v: unknown): v is GroupVersionResource {
-  return isObj(v) && typeof v.group === 'string' && typeof v.version === 'string' && typeof v.resource === 'string';
+  return isRecord(v) && typeof v.group === 'string' && typeof v.version === 'string' && typeof v.resource === 'string';
 }
 function isMeta(v: unknown): boolean {
-  if (!isObj(v) || !isObj(v.metadata)) return false;
+  if (!isRecord(v) || !isRecord(v.metadata)) return false;
   const m = v.metadata;
   for (const k of ['labels', 'annotations'] as const) {
     if (m[k] === undefined || m[k] === null) continue;
     const map = m[k];
-    if (!isObj(map)) return false;
+    if (!isRecord(map)) return false;
     for (const key in map) if (typeof map[key] !== 'string') return false;
   }
   return m.name === undefined || typeof m.name === 'string';
@@ -79,14 +76,14 @@ function isMeta(v: unknown): boolean {
 
 /** Reads an AdmissionReview body (already JSON-parsed). Never throws. */
 export function readAdmissionReview(body: unknown): ReadResult {
-  if (!isObj(body)) return { ok: false, message: 'body is not a JSON object' };
+  if (!isRecord(body)) return { ok: false, message: 'body is not a JSON object' };
   const req = body.request;
-  const uid = isObj(req) && typeof req.uid === 'string' && req.uid !== '' ? req.uid : undefined;
+  const uid = isRecord(req) && typeof req.uid === 'string' && req.uid !== '' ? req.uid : undefined;
   const fail = (message: string): ReadResult => (uid ? { ok: false, uid, message } : { ok: false, message });
   if (body.apiVersion !== 'admission.k8s.io/v1')
     return fail(`apiVersion must be admission.k8s.io/v1, got ${JSON.stringify(body.apiVersion ?? null)}`);
   if (body.kind !== 'AdmissionReview') return fail(`kind must be AdmissionReview, got ${JSON.stringify(body.kind ?? null)}`);
-  if (!isObj(req)) return fail('request is missing');
+  if (!isRecord(req)) return fail('request is missing');
   if (!uid) return fail('request.uid is missing');
   if (typeof req.operation !== 'string' || !OPERATIONS.has(req.operation))
     return fail(`request.operation must be CREATE, UPDATE, DELETE or CONNECT, got ${JSON.stringify(req.operation ?? null)}`);
@@ -95,7 +92,7 @@ export function readAdmissionReview(body: unknown): ReadResult {
   if (req.subResource !== undefined && typeof req.subResource !== 'string') return fail('request.subResource must be a string');
   if (req.namespace !== undefined && typeof req.namespace !== 'string') return fail('request.namespace must be a string');
   if (req.name !== undefined && typeof req.name !== 'string') return fail('request.name must be a string');
-  if (req.userInfo !== undefined && !isObj(req.userInfo)) return fail('request.userInfo must be an object');
+  if (req.userInfo !== undefined && !isRecord(req.userInfo)) return fail('request.userInfo must be an object');
   if (req.dryRun !== undefined && typeof req.dryRun !== 'boolean') return fail('request.dryRun must be a boolean');
   const op = req.operation as Operation;
   const needObject = op === 'CREATE' || op === 'UPDATE';
