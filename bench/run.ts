@@ -11,6 +11,7 @@ import { type Config, machineInfo, machineLine, otherActivity, progress, SECTION
 import { BENCH_DIR } from './lib/server-proc.ts';
 import { admissionSection } from './sections/admission.ts';
 import { apiserverSection } from './sections/apiserver.ts';
+import { memorySection } from './sections/memory.ts';
 import { closeClusterBench } from './sections/cluster.ts';
 import { scaleSection } from './sections/scale.ts';
 import { switchSection } from './sections/switch.ts';
@@ -79,6 +80,7 @@ const RUNNERS: Record<SectionName, (c: Config) => Promise<SectionResult>> = {
   scale: scaleSection,
   apiserver: apiserverSection,
   switch: switchSection,
+  memory: memorySection,
 };
 
 async function main() {

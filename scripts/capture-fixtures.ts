@@ -74,7 +74,8 @@ async function main() {
 
   const dir = join(tmpdir(), `kbg-capture-${process.pid}`);
   mkdirSync(dir, { recursive: true });
-  const webhook = await startWebhook({ extraArgs: ['--capture-dir', dir], namespace: NS });
+  // A fixed record key, so the unit tests can open the records the captured reviews carry.
+  const webhook = await startWebhook({ extraArgs: ['--capture-dir', dir, '--record-key-file', join(REPO, 'test/fixtures/record-key')], namespace: NS });
   rmSync(OUT, { recursive: true, force: true });
   mkdirSync(OUT, { recursive: true });
   try {
@@ -86,7 +87,8 @@ async function main() {
       const services = (await kubectlJson<{ items: unknown[] }>(['-n', NS, 'get', 'services', '-l', sel])).items;
       for (const f of readdirSync(dir)) rmSync(join(dir, f));
       const res = await kubectl(['-n', NS, ...s.command]);
-      await new Promise((r) => setTimeout(r, 300));
+      // The reconciler's follow-ups (the idle colour's update, the record removed) come within this.
+      await new Promise((r) => setTimeout(r, 1500));
       const captured = readdirSync(dir).sort();
       let i = 0;
       for (const f of captured) {

@@ -4,7 +4,7 @@
 // the foreground until Ctrl-C. The cluster keeps running until `npm run cluster:down`.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { up } from '../test/cluster/control-plane.ts';
+import { up, WEBHOOK_CLIENT_NAME } from '../test/cluster/control-plane.ts';
 import { apply, kubectl } from '../test/e2e/helpers/cluster.ts';
 import { sampleApp } from '../test/fixtures/sample-app.ts';
 import { runWebhook } from '../src/webhook/main.ts';
@@ -41,8 +41,13 @@ async function main() {
     excludeNamespaces: 'kube-system',
     webhookConfigName: 'kube-bluegreen',
     namespace: 'default',
-    leaderElectionId: 'kube-bluegreen-scale-down',
-    scaleDownInterval: '5',
+    leaderElectionId: 'kube-bluegreen-reconciler',
+    resyncInterval: '30',
+    recordKeySecret: 'kube-bluegreen-record-key',
+    // The local apiserver presents its webhook client certificate (its AdmissionConfiguration):
+    // only it may send admission reviews.
+    clientCaFile: env.caCert,
+    clientNames: WEBHOOK_CLIENT_NAME,
     shutdownDelay: '0',
     logLevel: process.env.KBG_LOG_LEVEL ?? 'info',
   });

@@ -40,7 +40,8 @@ function relabel(labels: Record<string, string> | undefined, from: string, to: s
 
 /** A deep copy of one of the app's objects, renamed into another app and namespace. */
 export function cloneInto<T extends Obj>(o: T, fromApp: string, app: string, namespace: string): T {
-  const c = structuredClone(o);
+  // As the objects arrive from the API server: parsed from JSON (structuredClone would add its own native buffers to the RSS).
+  const c = JSON.parse(JSON.stringify(o)) as T;
   const m = c.metadata;
   m.name = (m.name ?? '').replace(fromApp, app);
   m.namespace = namespace;

@@ -1,10 +1,13 @@
 // Benchmark server: the real webhook app (createWebhookApp + listenHttps), its
 // store filled with the captured cluster objects (and synthetic apps for the
-// scale runs), a silent logger and real metrics. Redirects are not expected
-// (the benchmark's mutate request is a dry run); any that happen are counted
-// and answered as done without touching a cluster.
-import type { RedirectResult } from '../../src/webhook/redirect-executor.ts';
+// scale runs), a silent logger and real metrics. The checks a redirect makes
+// at admission (a SubjectAccessReview and a dry run of the idle patch) go to
+// a stand-in that answers at once and counts them: this process measures the
+// webhook's own cost; the apiserver section measures the real round trips.
+import { randomBytes } from 'node:crypto';
+import { recordSeal } from '../../src/core/pending-change.ts';
 import { EnrolledObjectStore } from '../../src/webhook/cache.ts';
+import type { WebhookCluster } from '../../src/webhook/cluster.ts';
 import { createLogger } from '../../src/webhook/logger.ts';
 import { createMetrics } from '../../src/webhook/metrics.ts';
 import { createWebhookApp, listenHttps, type RunningServer } from '../../src/webhook/server.ts';
@@ -18,6 +21,8 @@ export interface WebhookStartArgs {
   fixture: string;
   /** Enrolled apps in the store (the fixture's own app plus clones); default 1. */
   apps?: number;
+  /** Keep whole objects in the store, as before the cache was slimmed (memory comparison). */
+  wholeObjects?: boolean;
 }
 
 export interface WebhookStarted {
@@ -32,8 +37,15 @@ let redirects = 0;
 
 serveIpc({
   async start(a: WebhookStartArgs): Promise<WebhookStarted> {
-    const store = new EnrolledObjectStore();
+    const store = new EnrolledObjectStore({ slim: !a.wholeObjects });
     const metrics = createMetrics();
+    const checks = {
+      mayPatchDeployment: async () => {
+        redirects++;
+        return { allowed: true };
+      },
+      patchDeployment: async () => ({ metadata: {} }),
+    } as unknown as WebhookCluster;
     const app = createWebhookApp({
       cache: store,
       log: createLogger('silent'),
@@ -41,10 +53,8 @@ serveIpc({
       now: () => new Date(),
       ready: () => store.synced,
       shuttingDown: () => false,
-      redirect: async (): Promise<RedirectResult> => {
-        redirects++;
-        return { ok: true, attempts: 1 };
-      },
+      admission: { seal: recordSeal(randomBytes(32)) },
+      cluster: checks,
     });
     running = await listenHttps(app, { cert: a.cert, key: a.key, ca: a.cert }, '127.0.0.1', 0);
     countRequests(running.server);

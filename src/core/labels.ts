@@ -19,21 +19,20 @@ export const SCALE_DOWN_AT_ANNOTATION = 'bluegreen.io/scale-down-at';
 export const FORCE_SWITCH_ANNOTATION = 'bluegreen.io/force-switch-to';
 
 /**
- * Annotation on the active Service, written by the webhook just before it redirects a change to the
- * idle colour: {"to": colour, "template": fingerprint, "at": time}. A switch to that colour is refused
- * while the record is fresh and the colour does not run that template yet, so a switch and a redirect
- * can never cross (both go through this Service's resourceVersion).
+ * Annotation on the live Deployment: a change to its pod template that the webhook redirected, as
+ * the user's own request stored it (the webhook only patches that request: the live template stays,
+ * the requested one is recorded here, signed). The reconciler applies it to the idle colour and
+ * removes it. Written only by kube-bluegreen: a request that changes it otherwise is refused, or the
+ * change is undone. See src/core/pending-change.ts.
  */
-export const REDIRECT_IN_FLIGHT_ANNOTATION = 'bluegreen.io/redirect-in-flight';
-/** How long an in-flight record holds a switch back (longer than the webhook's timeout). */
-export const REDIRECT_IN_FLIGHT_SECONDS = 30;
+export const PENDING_CHANGE_ANNOTATION = 'bluegreen.io/pending-change';
 /**
- * Annotation the webhook sets on the idle Deployment it changed: the last few redirects, newest last
- * (JSON: [{from, request, by, at, template}]): who redirected which template, from where, when.
+ * Annotation the reconciler sets on the colour a recorded change went to, in the same patch as the
+ * change: which request, from where, by whom, and whether it was applied (or why not). JSON.
  */
-export const LAST_REDIRECT_ANNOTATION = 'bluegreen.io/last-redirect';
-/** How many redirects the annotation keeps. */
-export const REDIRECT_LOG_LENGTH = 5;
+export const LAST_CHANGE_ANNOTATION = 'bluegreen.io/last-change';
+/** Kubernetes' limit on the total size of an object's annotations. */
+export const ANNOTATIONS_MAX_BYTES = 256 * 1024;
 
 export const DEFAULT_SLOT_LABEL = 'slot';
 export const DEFAULT_SCALE_DOWN_DELAY_SECONDS = 600;

@@ -6,6 +6,7 @@ import { lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
 import type { Deployment } from './k8s-types.ts';
 import { annotationsOf } from './k8s-types.ts';
 import { type Colour, COLOURS, HISTORY_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
+import { type ChangeOutcome, pendingChanges, readLastChange } from './pending-change.ts';
 import { whyOldColourStays } from './scale-down.ts';
 import { imagesOf, templateHash } from './template.ts';
 
@@ -41,7 +42,20 @@ export interface AppStatus {
    * idle colour still runs, untouched, the version the switch left there (a new rollout cancels it).
    */
   scaleDownAt: string | null;
+  /** Changes redirected to the idle colour and not applied yet (the reconciler is on them). */
+  pending: PendingStatus[];
+  /** The last recorded change that was settled, on the colour it went to: applied, or not and why. */
+  lastChange: (ChangeOutcome & { deployment: string }) | null;
   problems: string[];
+}
+
+export interface PendingStatus {
+  /** The live Deployment that holds the record. */
+  holder: string;
+  by: string;
+  at: string;
+  summary: string;
+  images: string[];
 }
 
 function colourStatus(colour: Colour, d: Deployment, live: Colour | undefined, slotKey: string): ColourStatus {
@@ -64,6 +78,13 @@ export function appStatus(view: AppView): AppStatus {
   const last = lastSwitch(history.records);
   const problems = [...view.problems];
   if (history.error) problems.push(history.error);
+  const pending = pendingChanges(view).map((x): PendingStatus => ({
+    holder: x.holder.metadata.name ?? '',
+    by: x.record?.by ?? '',
+    at: x.record?.at ?? '',
+    summary: x.record?.summary ?? 'unreadable record',
+    images: x.record ? imagesOf(x.record.template) : [],
+  }));
   const colours = COLOURS.flatMap((c) => {
     const d = view.deployments[c];
     return d ? [colourStatus(c, d, view.live, view.slotKey)] : [];
@@ -79,10 +100,29 @@ export function appStatus(view: AppView): AppStatus {
     colours,
     lastSwitch: last ?? null,
     scaleDownAt: whyOldColourStays(view) === undefined ? (annotationsOf(view.active)[SCALE_DOWN_AT_ANNOTATION] ?? null) : null,
+    pending,
+    lastChange: newestOutcome(view),
     problems,
   };
+  const p = pending[0];
+  if (p && view.live && view.idle)
+    return {
+      ...base,
+      phase: 'idle-rolling-out',
+      message: `the ${p.summary} by ${p.by || 'an unknown user'} is recorded on ${p.holder} and being applied to ${view.deployments[view.idle]?.metadata.name ?? view.idle}`,
+    };
   const { phase, message } = phaseOf(view, last);
   return { ...base, phase, message };
+}
+
+function newestOutcome(view: AppView): (ChangeOutcome & { deployment: string }) | null {
+  let best: (ChangeOutcome & { deployment: string }) | null = null;
+  for (const c of COLOURS) {
+    const d = view.deployments[c];
+    const o = readLastChange(d);
+    if (o && (!best || o.settledAt > best.settledAt)) best = { ...o, deployment: d!.metadata.name ?? '' };
+  }
+  return best;
 }
 
 function phaseOf(view: AppView, last: SwitchRecord | undefined): { phase: Phase; message: string } {

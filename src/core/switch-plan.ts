@@ -17,7 +17,7 @@ import {
   SCALE_DOWN_AT_ANNOTATION,
   SCALE_DOWN_DELAY_ANNOTATION,
 } from './labels.ts';
-import { redirectInFlight } from './redirect.ts';
+import { pendingSwitchBlocker } from './pending-change.ts';
 import { imagesOf, templateHash } from './template.ts';
 
 export interface SwitchOptions {
@@ -29,7 +29,8 @@ export interface SwitchOptions {
   by?: string;
 }
 
-export type RefusalCode = 'ambiguous' | 'no-target' | 'not-ready' | 'already-live' | 'scaled-down';
+/** 'pending': a redirected change has not reached the target yet (`--wait` waits for it to land and roll out). */
+export type RefusalCode = 'ambiguous' | 'no-target' | 'not-ready' | 'pending' | 'already-live' | 'scaled-down';
 
 export interface SwitchRefusal {
   ok: false;
@@ -100,7 +101,7 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
     };
   const current = view.deployments[from];
   const required = current?.spec?.replicas ?? target.spec?.replicas ?? 1;
-  const inFlight = redirectInFlight(view, view.active, to, opts.now);
+  const inFlight = pendingSwitchBlocker(view, to, opts.now);
   const ready = inFlight ? { ok: false as const, reason: inFlight } : readyToServe(target, required);
   const warnings: string[] = [];
   if (!ready.ok) {
@@ -115,9 +116,11 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
     if (!opts.force)
       return {
         ok: false,
-        code: 'not-ready',
+        code: inFlight ? 'pending' : 'not-ready',
         reason: `cannot ${verb} ${app} to ${to}: ${ready.reason}`,
-        hint: `wait with 'kubectl bg status ${app}${ns} --watch', or override with 'kubectl bg ${verb} ${app}${ns} --force'`,
+        hint: inFlight
+          ? `'kubectl bg ${verb} ${app}${ns} --wait' waits for it to land and roll out, or override with 'kubectl bg ${verb} ${app}${ns} --force'`
+          : `wait with 'kubectl bg status ${app}${ns} --watch', or override with 'kubectl bg ${verb} ${app}${ns} --force'`,
       };
     warnings.push(`forced: ${ready.reason}`);
   }

@@ -5,15 +5,52 @@ import { createHash } from 'node:crypto';
 import { isRecord, type PodTemplateSpec } from './k8s-types.ts';
 import { RESTARTED_AT_ANNOTATION } from './labels.ts';
 
-/** JSON with object keys sorted, so equal values always serialise equally. */
+/** A piece of output text on canonicalJson's work stack. */
+class Text {
+  readonly s: string;
+  constructor(s: string) {
+    this.s = s;
+  }
+}
+
+/**
+ * JSON with object keys sorted, so equal values always serialise equally. Iterative: a template
+ * nested thousands of levels deep (hostile input) cannot exhaust the call stack.
+ */
 export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o)
-    .filter((k) => o[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  const out: string[] = [];
+  const work: unknown[] = [v];
+  while (work.length) {
+    const x = work.pop();
+    if (x instanceof Text) {
+      out.push(x.s);
+      continue;
+    }
+    if (x === null || typeof x !== 'object') {
+      out.push(JSON.stringify(x) ?? 'null');
+      continue;
+    }
+    if (Array.isArray(x)) {
+      work.push(new Text(']'));
+      for (let i = x.length - 1; i >= 0; i--) {
+        work.push(x[i]);
+        if (i > 0) work.push(new Text(','));
+      }
+      out.push('[');
+      continue;
+    }
+    const o = x as Record<string, unknown>;
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort();
+    work.push(new Text('}'));
+    for (let i = keys.length - 1; i >= 0; i--) {
+      work.push(o[keys[i]!]);
+      work.push(new Text(`${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:`));
+    }
+    out.push('{');
+  }
+  return out.join('');
 }
 
 /**
@@ -155,8 +192,30 @@ export function sameTemplate(
   return templateChange(a, b, slotKey, opts) === 'none';
 }
 
+/**
+ * Where a slimmed copy of a template (the webhook's cache keeps only its labels) carries the
+ * fingerprint of the whole one. A symbol: never serialised, never compared as a field.
+ */
+export const TEMPLATE_HASH = Symbol('kube-bluegreen.templateHash');
+
+/**
+ * A template reduced to its labels and its fingerprints, for the cache: one fingerprint for each
+ * label that could be the app's slot key (its value is blue or green), as templateHash would give
+ * for that key. A Deployment whose template has no such label is no colour of its app.
+ */
+export function slimTemplate(t: PodTemplateSpec): PodTemplateSpec {
+  const labels = t.metadata?.labels;
+  const hashes: Record<string, string> = {};
+  for (const k in labels) if (labels[k] === 'blue' || labels[k] === 'green') hashes[k] = templateHash(t, k);
+  // Not enumerable: copies, comparisons and JSON see a template of labels only.
+  return Object.defineProperty(labels ? { metadata: { labels } } : {}, TEMPLATE_HASH, { value: hashes, enumerable: false }) as PodTemplateSpec;
+}
+
 /** A short, stable fingerprint of a template's version (slot label set aside). */
 export function templateHash(t: PodTemplateSpec | undefined, slotKey: string): string {
+  const kept = (t as { [TEMPLATE_HASH]?: Record<string, string> } | undefined)?.[TEMPLATE_HASH];
+  // A slimmed template without this slot key is no colour: a fingerprint no real template has.
+  if (kept !== undefined) return kept[slotKey] ?? `not-a-colour-under-${slotKey}`;
   return createHash('sha256')
     .update(canonicalJson(normalizeTemplate(t, slotKey, { ignoreRestart: true })))
     .digest('hex')

@@ -18,7 +18,7 @@ export interface ConnectOptions {
 }
 
 export type PatchType = 'merge' | 'json' | 'strategic';
-const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
+export const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
   merge: 'application/merge-patch+json',
   json: 'application/json-patch+json',
   strategic: 'application/strategic-merge-patch+json',
@@ -227,6 +227,7 @@ export const paths = {
     `/api/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/services${name ? `/${encodeURIComponent(name)}` : ''}`,
   endpointSlices: (ns: string) => `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(ns)}/endpointslices`,
   pods: (ns: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`,
+  secrets: (ns: string, name?: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets${name ? `/${encodeURIComponent(name)}` : ''}`,
   events: (ns: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/events`,
   subjectAccessReviews: () => '/apis/authorization.k8s.io/v1/subjectaccessreviews',
   selfSubjectReviews: () => '/apis/authentication.k8s.io/v1/selfsubjectreviews',

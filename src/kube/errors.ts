@@ -17,3 +17,14 @@ export class ApiError extends Error {
 export function isStatus(e: unknown, status: number): boolean {
   return e instanceof ApiError && e.status === status;
 }
+
+/**
+ * A JSON patch whose `test` operation failed (the object changed since it was read). The API server
+ * answers 422 with a generic message ("the server rejected our request due to an error in our
+ * request") and the patch library's words in details.causes ("testing value ... failed").
+ */
+export function isPatchTestFailure(e: unknown): boolean {
+  if (!(e instanceof ApiError) || e.status !== 422) return false;
+  const causes = (e.body as { details?: { causes?: { message?: string }[] } } | undefined)?.details?.causes ?? [];
+  return [e.message, ...causes.map((c) => c.message ?? '')].some((m) => /\btest(ing)?\b.*fail|test failed/i.test(m));
+}

@@ -1,24 +1,33 @@
 // From an HTTP body to an AdmissionReview answer: read, find the app's view,
-// decide (pure core), perform the side effect unless dry-run, respond.
-import type { AppView } from '../core/app.ts';
-import { type Decision, decide, type Endpoint, requestApp, requestTarget } from '../core/admission/decide.ts';
+// decide (pure core), run the checks a redirect needs (reads only), respond.
+// Nothing here writes to the cluster: a redirect is the user's own request,
+// patched to keep the live template and to carry the record the reconciler applies.
+import { type AppView, resolveApp } from '../core/app.ts';
+import { type AdmissionContext, type Decision, decide, type Endpoint, requestApp, requestTarget } from '../core/admission/decide.ts';
 import { type AdmissionRequest, type AdmissionResponse, type AdmissionReviewOut, readAdmissionReview, reviewOut } from '../core/admission/review.ts';
-import type { Deployment } from '../core/k8s-types.ts';
-import type { RedirectEffect } from '../core/redirect.ts';
+import type { Scale } from '../core/k8s-types.ts';
 import { jsonEqual } from '../core/template.ts';
 import type { AppCache } from './cache.ts';
+import type { WebhookCluster } from './cluster.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import type { RedirectResult } from './redirect-executor.ts';
+import { checkRedirect, type PassedChecks } from './redirect-checks.ts';
 
 export interface HandlerDeps {
   cache: AppCache;
   log: Logger;
   metrics?: Metrics;
   now: () => Date;
-  redirect: (e: RedirectEffect, liveUid: string | undefined) => Promise<RedirectResult>;
-  /** A fresh read of one app, for the rare requests where a stale cache could let a bad switch through. */
-  freshView?: (namespace: string, app: string) => Promise<AppView | undefined>;
+  admission: AdmissionContext;
+  /** Reads for the admission-time checks and fresh views. Without it a redirect is refused (nothing can be checked). */
+  cluster?: WebhookCluster;
+  /** Redirect checks that passed a moment ago (the API server's retries ask again). */
+  passedChecks?: PassedChecks;
+}
+
+export interface HandlerOptions {
+  /** The time the API server gives this call (its `timeout` query parameter). */
+  timeoutMs?: number;
 }
 
 export interface HandlerResult {
@@ -26,63 +35,81 @@ export interface HandlerResult {
   body: AdmissionReviewOut;
 }
 
-function badRequest(uid: string | undefined, message: string, status = 400): HandlerResult {
-  return { status, body: reviewOut({ uid: uid ?? '', allowed: false, status: { code: status, reason: 'BadRequest', message } }) };
+/** Time kept back from the API server's timeout for the answer to travel. */
+const DEADLINE_MARGIN_MS = 500;
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+const REASONS: Record<number, string> = { 400: 'BadRequest', 403: 'Forbidden', 413: 'RequestEntityTooLarge', 503: 'ServiceUnavailable' };
+
+/** The one builder of AdmissionReview answers that are not a decision: 400 for what cannot be read, 503 while blind. */
+export function errorReview(uid: string | undefined, message: string, status = 400): HandlerResult {
+  return { status, body: reviewOut({ uid: uid ?? '', allowed: false, status: { code: status, reason: REASONS[status] ?? 'InternalError', message } }) };
 }
 
-function selectorChanged(req: { object?: unknown; oldObject?: unknown }): boolean {
-  const sel = (o: unknown) => (o as { spec?: { selector?: unknown } } | undefined)?.spec?.selector ?? null;
-  return !jsonEqual(sel(req.object), sel(req.oldObject));
+const specOf = (o: unknown) => (o as { spec?: { selector?: unknown; template?: unknown; replicas?: unknown } } | undefined)?.spec;
+
+/**
+ * Requests whose answer must not rest on the cache alone: a selector change of a Service (a switch
+ * to a colour that is not ready, or that has a change pending), scaling a Deployment to 0, and a
+ * template change of a colour the cache calls idle (a switch may have made it live a moment ago).
+ */
+function needsFreshView(endpoint: Endpoint, req: AdmissionRequest, type: 'deployment' | 'scale' | 'service'): boolean {
+  if (endpoint !== 'validate' || req.operation !== 'UPDATE') return false;
+  const now = specOf(req.object);
+  const before = specOf(req.oldObject);
+  if (type === 'service') return !jsonEqual(now?.selector ?? null, before?.selector ?? null);
+  if (type === 'scale') return (req.object as Scale).spec?.replicas === 0;
+  // A dry run lands nowhere: the cache answers (the redirect's own dry run of the idle patch takes this path).
+  if (req.dryRun) return false;
+  return now?.replicas === 0 || !jsonEqual(now?.template ?? null, before?.template ?? null);
 }
 
 /**
- * Answers one AdmissionReview. Synchronous unless the answer waits on the cluster (a redirect, a fresh
- * read of the app), so the common request costs no promise and no extra turn of the event loop.
+ * Answers one AdmissionReview. Synchronous unless the answer waits on the cluster (a redirect's
+ * checks, a fresh read of the app), so the common request costs no promise and no extra turn of
+ * the event loop.
  */
-export function handleAdmission(endpoint: Endpoint, body: unknown, deps: HandlerDeps): HandlerResult | Promise<HandlerResult> {
+export function handleAdmission(endpoint: Endpoint, body: unknown, deps: HandlerDeps, opts: HandlerOptions = {}): HandlerResult | Promise<HandlerResult> {
   const read = readAdmissionReview(body);
   if (!read.ok) {
     deps.metrics?.badRequests.inc({ reason: 'malformed' });
-    return badRequest(read.uid, `malformed AdmissionReview: ${read.message}`);
+    return errorReview(read.uid, `malformed AdmissionReview: ${read.message}`);
   }
   const req = read.request;
   deps.metrics?.requests.inc({ endpoint, resource: `${req.resource.resource}${req.subResource ? `/${req.subResource}` : ''}`, operation: req.operation });
   const target = requestTarget(req);
   if (target.type === 'invalid') {
     deps.metrics?.badRequests.inc({ reason: 'unexpected-kind' });
-    return badRequest(req.uid, target.message);
+    return errorReview(req.uid, target.message);
   }
   const ns = req.namespace ?? '';
   const app = target.type === 'scale' ? deps.cache.appOfDeployment(ns, req.name ?? '') : requestApp(req);
   if (app && !deps.cache.synced) {
     // Blind: better to fail (the apiserver applies the failurePolicy) than to let a live change through.
-    return badRequest(req.uid, 'kube-bluegreen is starting and has not read the cluster yet; try again in a moment', 503);
+    return errorReview(req.uid, 'kube-bluegreen is starting and has not read the cluster yet; try again in a moment', 503);
   }
-  if (app && deps.freshView && target.type === 'service' && req.operation === 'UPDATE' && endpoint === 'validate' && selectorChanged(req))
-    return deps.freshView(ns, app).then((view) => decideAndAnswer(endpoint, req, app, view, deps));
-  return decideAndAnswer(endpoint, req, app, app ? deps.cache.view(ns, app) : undefined, deps);
+  const cluster = deps.cluster;
+  if (app && cluster && needsFreshView(endpoint, req, target.type)) {
+    const signal = deadline(opts);
+    return cluster.readApp(ns, app, { signal }).then(
+      (objs) => decideAndAnswer(endpoint, req, app, objs.deployments.length || objs.services.length ? resolveApp(objs) : undefined, deps, signal),
+      (e: Error) => unavailable(endpoint, req, app, deps, `could not read app ${app} afresh to check this change: ${e.message}`),
+    );
+  }
+  return decideAndAnswer(endpoint, req, app, app ? deps.cache.view(ns, app) : undefined, deps, undefined, opts);
 }
 
-function decideAndAnswer(
-  endpoint: Endpoint,
-  req: AdmissionRequest,
-  app: string | undefined,
-  view: AppView | undefined,
-  deps: HandlerDeps,
-): HandlerResult | Promise<HandlerResult> {
-  let decision: Decision;
-  try {
-    decision = decide(endpoint, req, view, deps.now());
-  } catch (e) {
-    // The review was well formed but an object inside it is not (a field of the wrong type, absurd nesting).
-    deps.metrics?.badRequests.inc({ reason: 'malformed-object' });
-    return badRequest(req.uid, `malformed AdmissionReview: the ${req.kind.kind} in it could not be read (${(e as Error).message})`);
-  }
-  if (decision.outcome === 'invalid') {
-    deps.metrics?.badRequests.inc({ reason: 'unexpected' });
-    return badRequest(req.uid, decision.message);
-  }
-  const ctx: LogContext = {
+function deadline(opts: HandlerOptions): AbortSignal {
+  return AbortSignal.timeout(Math.max(100, (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS) - DEADLINE_MARGIN_MS));
+}
+
+function unavailable(endpoint: Endpoint, req: AdmissionRequest, app: string | undefined, deps: HandlerDeps, message: string): HandlerResult {
+  const response: AdmissionResponse = { uid: req.uid, allowed: false, status: { code: 500, reason: 'InternalError', message: `${message}; nothing was changed. Run your command again` } };
+  return answer(endpoint, { ...logContext(endpoint, req, app), reason: 'InternalError' }, 'denied', response, message, deps);
+}
+
+function logContext(endpoint: Endpoint, req: AdmissionRequest, app: string | undefined): LogContext {
+  return {
     uid: req.uid,
     endpoint,
     op: req.operation,
@@ -93,19 +120,41 @@ function decideAndAnswer(
     dryRun: req.dryRun === true,
     user: req.userInfo.username,
   };
-  if (decision.allowed && decision.effect) {
-    const effect = decision.effect;
-    if (!req.dryRun)
-      return deps.redirect(effect, (req.object as Deployment).metadata.uid).then((done) => {
-        deps.metrics?.redirects.inc({ result: done.ok ? 'done' : 'failed' });
-        if (!done.ok) {
-          const response: AdmissionResponse = { uid: req.uid, allowed: false, status: { code: done.code, reason: done.reason, message: done.message } };
-          return answer(endpoint, { ...ctx, reason: done.reason }, 'denied', response, done.message, deps);
-        }
-        if (done.warning) decision.warnings.push(done.warning);
-        return allowed(endpoint, ctx, decision, deps);
-      });
-    deps.metrics?.redirects.inc({ result: 'dry-run' });
+}
+
+function decideAndAnswer(
+  endpoint: Endpoint,
+  req: AdmissionRequest,
+  app: string | undefined,
+  view: AppView | undefined,
+  deps: HandlerDeps,
+  signal?: AbortSignal,
+  opts: HandlerOptions = {},
+): HandlerResult | Promise<HandlerResult> {
+  let decision: Decision;
+  try {
+    decision = decide(endpoint, req, view, deps.now(), deps.admission);
+  } catch (e) {
+    // The review was well formed but an object inside it is not (a field of the wrong type, absurd nesting).
+    deps.metrics?.badRequests.inc({ reason: 'malformed-object' });
+    return errorReview(req.uid, `malformed AdmissionReview: the ${req.kind.kind} in it could not be read (${(e as Error).message})`);
+  }
+  if (decision.outcome === 'invalid') {
+    deps.metrics?.badRequests.inc({ reason: 'unexpected' });
+    return errorReview(req.uid, decision.message);
+  }
+  const ctx = logContext(endpoint, req, app);
+  if (decision.allowed && decision.check) {
+    const check = decision.check;
+    if (!deps.cluster) return unavailable(endpoint, req, app, deps, 'this webhook has no cluster connection to check a redirect');
+    return checkRedirect(deps.cluster, check, signal ?? deadline(opts), deps.passedChecks).then((done) => {
+      deps.metrics?.redirects.inc({ result: done.ok ? (req.dryRun ? 'dry-run' : 'recorded') : 'refused' });
+      if (!done.ok) {
+        const response: AdmissionResponse = { uid: req.uid, allowed: false, status: { code: done.code, reason: done.reason, message: done.message } };
+        return answer(endpoint, { ...ctx, reason: done.reason }, 'denied', response, done.message, deps);
+      }
+      return allowed(endpoint, ctx, decision, deps);
+    });
   }
   if (decision.allowed) return allowed(endpoint, ctx, decision, deps);
   const response: AdmissionResponse = { uid: req.uid, allowed: false, status: { code: decision.code, reason: decision.reason, message: decision.message } };
@@ -121,9 +170,10 @@ function allowed(endpoint: Endpoint, ctx: LogContext, decision: Decision & { all
     response.patchType = 'JSONPatch';
     response.patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
   }
-  if (decision.effect) response.auditAnnotations = { 'redirected-to': decision.effect.idle.name };
+  if (decision.check) response.auditAnnotations = { 'redirected-to': decision.check.idle.name };
   if (decision.warnings.length) response.warnings = decision.warnings;
-  if (decision.effect) return answer(endpoint, { ...ctx, to: decision.effect.idle.name }, decision.outcome, response, decision.warnings[0] ?? 'redirected', deps);
+  if (decision.check) return answer(endpoint, { ...ctx, to: decision.check.idle.name }, decision.outcome, response, decision.warnings[0] ?? 'redirected', deps);
+  if (decision.patch?.length && decision.warnings.length) return answer(endpoint, ctx, decision.outcome, response, decision.warnings[0], deps);
   return answer(endpoint, ctx, decision.outcome, response, undefined, deps);
 }
 

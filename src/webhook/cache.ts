@@ -3,12 +3,57 @@
 // request reads one app's resolved view in O(1): no LIST per request, and the
 // cost does not grow with the number of apps.
 import { type AppView, appNameOf, resolveApp } from '../core/app.ts';
-import type { Deployment, Service } from '../core/k8s-types.ts';
+import type { Deployment, ObjectMeta, Service } from '../core/k8s-types.ts';
 import { APP_LABEL } from '../core/labels.ts';
+import { slimTemplate } from '../core/template.ts';
 import { ApiError, type KubeClient, paths } from '../kube/client.ts';
 import type { Logger } from './logger.ts';
 
 type Obj = Deployment | Service;
+
+/** Annotations the decisions read: kube-bluegreen's own. */
+const KEPT_ANNOTATION_PREFIX = 'bluegreen.io/';
+
+/**
+ * What the cache keeps of an object: only what the decisions read. No managedFields, no
+ * last-applied-configuration (a whole copy of the object), no status conditions; of a Service only
+ * its selector. The request carries the whole object whenever one is needed.
+ */
+export function slimObject<T extends Obj>(kind: 'deployment' | 'service', o: T): T {
+  const m = o.metadata;
+  let kept: Record<string, string> | undefined;
+  for (const k in m.annotations) {
+    if (!k.startsWith(KEPT_ANNOTATION_PREFIX)) continue;
+    (kept ??= {})[k] = m.annotations[k]!;
+  }
+  const metadata: ObjectMeta = { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion };
+  if (m.generation !== undefined) metadata.generation = m.generation;
+  if (m.labels) metadata.labels = m.labels;
+  if (kept) metadata.annotations = kept;
+  if (m.deletionTimestamp) metadata.deletionTimestamp = m.deletionTimestamp;
+  if (kind === 'service') {
+    const sel = (o as Service).spec?.selector;
+    return { metadata, ...(sel ? { spec: { selector: sel } } : {}) } as T;
+  }
+  const d = o as Deployment;
+  // The template as its labels and fingerprints: a request carries the whole template whenever
+  // one is compared.
+  const spec = d.spec && {
+    replicas: d.spec.replicas,
+    selector: d.spec.selector,
+    ...(d.spec.template ? { template: slimTemplate(d.spec.template) } : {}),
+    ...(d.spec.paused ? { paused: true } : {}),
+  };
+  const st = d.status;
+  const status = st && {
+    observedGeneration: st.observedGeneration,
+    replicas: st.replicas,
+    updatedReplicas: st.updatedReplicas,
+    readyReplicas: st.readyReplicas,
+    availableReplicas: st.availableReplicas,
+  };
+  return { metadata, ...(spec ? { spec } : {}), ...(status ? { status } : {}) } as T;
+}
 
 interface AppEntry {
   namespace: string;
@@ -32,6 +77,12 @@ export class EnrolledObjectStore implements AppCache {
   private readonly filedUnder = new Map<string, string>();
   private readonly listeners = new Set<(namespace: string, app: string) => void>();
   synced = false;
+  private readonly slim: boolean;
+
+  /** @param o.slim keep only what the decisions read (default); false keeps whole objects (the benchmark's before). */
+  constructor(o: { slim?: boolean } = {}) {
+    this.slim = o.slim ?? true;
+  }
 
   private static key(ns: string, app: string) {
     return `${ns}/${app}`;
@@ -74,7 +125,7 @@ export class EnrolledObjectStore implements AppCache {
       e = { namespace: ns, app, deployments: new Map(), services: new Map() };
       this.entries.set(k, e);
     }
-    this.mapOf(e, kind).set(name, obj);
+    this.mapOf(e, kind).set(name, this.slim ? slimObject(kind, obj) : obj);
     this.filedUnder.set(id, app);
     this.touched(e);
   }
@@ -118,6 +169,10 @@ export class EnrolledObjectStore implements AppCache {
 export class Reflector {
   private readonly abort = new AbortController();
   private syncedOnce = false;
+  /** Since when list/watch has been failing (undefined: healthy). */
+  private failingSince: number | undefined;
+  /** A watch that delivers nothing (not even a bookmark) for this long is presumed hung and restarted. */
+  private readonly idleWatchMs: number;
   private readonly firstSync: Promise<void>;
   private resolveFirst!: () => void;
   private readonly client: KubeClient;
@@ -125,8 +180,11 @@ export class Reflector {
   private readonly kind: 'deployment' | 'service';
   private readonly store: EnrolledObjectStore;
   private readonly log: Logger;
+  private readonly watchTimeoutSeconds: number;
 
-  constructor(client: KubeClient, kind: 'deployment' | 'service', store: EnrolledObjectStore, log: Logger) {
+  constructor(client: KubeClient, kind: 'deployment' | 'service', store: EnrolledObjectStore, log: Logger, o: { watchTimeoutSeconds?: number } = {}) {
+    this.watchTimeoutSeconds = o.watchTimeoutSeconds ?? 240;
+    this.idleWatchMs = (this.watchTimeoutSeconds + 30) * 1000;
     this.client = client;
     this.kind = kind;
     this.store = store;
@@ -137,6 +195,11 @@ export class Reflector {
 
   get synced(): boolean {
     return this.syncedOnce;
+  }
+
+  /** Synced, and list/watch working now (a failing one is retried with backoff; the cache may be behind meanwhile). */
+  get healthy(): boolean {
+    return this.syncedOnce && this.failingSince === undefined;
   }
 
   start(): Promise<void> {
@@ -163,16 +226,29 @@ export class Reflector {
           }
           this.log.debug({ count: list.items.length, resourceVersion: rv }, 'listed');
         }
-        rv = await this.client.watch<Obj>(
-          this.path,
-          { labelSelector: APP_LABEL, resourceVersion: rv, timeoutSeconds: 240 },
-          (ev) => {
-            if (ev.type === 'BOOKMARK') return;
-            if (ev.type === 'DELETED') this.store.remove(this.kind, ev.object);
-            else this.store.upsert(this.kind, ev.object);
-          },
-          this.abort.signal,
-        );
+        this.failingSince = undefined;
+        const hung = new AbortController();
+        let idle = setTimeout(() => hung.abort(), this.idleWatchMs);
+        try {
+          rv = await this.client.watch<Obj>(
+            this.path,
+            { labelSelector: APP_LABEL, resourceVersion: rv, timeoutSeconds: this.watchTimeoutSeconds },
+            (ev) => {
+              clearTimeout(idle);
+              idle = setTimeout(() => hung.abort(), this.idleWatchMs);
+              if (ev.type === 'BOOKMARK') return;
+              if (ev.type === 'DELETED') this.store.remove(this.kind, ev.object);
+              else this.store.upsert(this.kind, ev.object);
+            },
+            AbortSignal.any([this.abort.signal, hung.signal]),
+          );
+        } finally {
+          clearTimeout(idle);
+        }
+        if (hung.signal.aborted && !this.abort.signal.aborted) {
+          this.log.warn({ idleSeconds: this.idleWatchMs / 1000 }, 'watch delivered nothing for too long; listing again');
+          rv = undefined;
+        }
         backoff = 250;
       } catch (e) {
         if (this.abort.signal.aborted) return;
@@ -180,6 +256,7 @@ export class Reflector {
           rv = undefined;
           continue;
         }
+        this.failingSince ??= Date.now();
         this.log.warn({ err: (e as Error).message, retryInMs: backoff }, 'list/watch failed; retrying');
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 10_000);

@@ -1,5 +1,5 @@
-// The webhook configurations, defined once. `kube-bluegreen-webhook register`
-// (local control plane) creates exactly these; the Helm chart renders the same
+// The webhook configurations, defined once. `kube-bluegreen-webhook --register-url`
+// (the local control plane) creates exactly these; the Helm chart renders the same
 // rules, selectors and policies, and test/unit/chart.test.ts holds them equal.
 import { APP_LABEL } from '../core/labels.ts';
 
@@ -44,12 +44,15 @@ export function mutatingConfiguration(o: WebhookOptions) {
         rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments'], scope: 'Namespaced' }],
         objectSelector: enrolled,
         namespaceSelector: namespaceSelector(o),
-        // Redirecting writes the idle Deployment; nothing is written for dry-run requests.
-        sideEffects: 'NoneOnDryRun',
+        // Admission writes nothing: a redirect only patches the request it is asked about.
+        sideEffects: 'None',
         // Enrolled apps only: a change to the live colour must never pass unchecked.
         failurePolicy: 'Fail',
         matchPolicy: 'Equivalent',
-        reinvocationPolicy: 'Never',
+        // Called again when a later mutating webhook (a policy engine resolving tags to digests, a
+        // defaulter) changed the object: the live template it touched is restored once more, and the
+        // change recorded the first time stands. See decide.ts, recordChange.
+        reinvocationPolicy: 'IfNeeded',
         timeoutSeconds: 10,
       },
     ],

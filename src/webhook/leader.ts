@@ -1,16 +1,12 @@
 // Lease-based leader election (coordination.k8s.io/v1), the same protocol as
 // client-go's leaderelection: one holder renews the Lease; others take it over
 // once it has gone unrenewed for leaseDurationSeconds.
-import { ApiError, type KubeClient, paths } from '../kube/client.ts';
+import { ApiError } from '../kube/errors.ts';
+import type { Lease, WebhookCluster } from './cluster.ts';
 import type { Logger } from './logger.ts';
 
-interface Lease {
-  metadata: { name: string; namespace?: string; resourceVersion?: string };
-  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number };
-}
-
 export interface LeaderOptions {
-  client: KubeClient;
+  cluster: Pick<WebhookCluster, 'getLease' | 'createLease' | 'replaceLease'>;
   namespace: string;
   name: string;
   identity: string;
@@ -30,6 +26,7 @@ export class LeaderElector {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly o: Required<Omit<LeaderOptions, 'now'>> & { now: () => Date };
+  /** Called when leadership is gained or lost. */
   onChange: (leading: boolean) => void = () => {};
 
   constructor(o: LeaderOptions) {
@@ -62,15 +59,12 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const { client, namespace, name, identity } = this.o;
+    const { cluster, namespace, name, identity } = this.o;
     const now = this.o.now();
-    let lease: Lease;
-    try {
-      lease = await client.get<Lease>(paths.leases(namespace, name));
-    } catch (e) {
-      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    const lease = await cluster.getLease(namespace, name);
+    if (!lease) {
       try {
-        await client.create(paths.leases(namespace), {
+        await cluster.createLease(namespace, {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
           metadata: { name, namespace },
@@ -98,7 +92,7 @@ export class LeaderElector {
       },
     };
     try {
-      await client.request('PUT', paths.leases(namespace, name), { body: next });
+      await cluster.replaceLease(namespace, next);
       return true;
     } catch (e) {
       if (e instanceof ApiError && e.status === 409) return false;
@@ -111,13 +105,11 @@ export class LeaderElector {
     this.stopped = true;
     clearTimeout(this.timer);
     if (!this.leading) return;
-    const { client, namespace, name } = this.o;
+    const { cluster, namespace, name } = this.o;
     try {
-      const lease = await client.get<Lease>(paths.leases(namespace, name));
-      if (lease.spec?.holderIdentity === this.o.identity)
-        await client.request('PUT', paths.leases(namespace, name), {
-          body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 } },
-        });
+      const lease = await cluster.getLease(namespace, name);
+      if (lease?.spec?.holderIdentity === this.o.identity)
+        await cluster.replaceLease(namespace, { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1 } });
     } catch (e) {
       this.o.log.warn({ err: (e as Error).message }, 'leader election: could not release the lease');
     }

@@ -1,22 +1,22 @@
 #!/usr/bin/env node
 // kube-bluegreen-webhook: the admission webhook process.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { resolveApp } from '../core/app.ts';
-import type { Deployment, Service } from '../core/k8s-types.ts';
-import { APP_LABEL } from '../core/labels.ts';
-import { KubeClient, paths } from '../kube/client.ts';
+import { recordSeal } from '../core/pending-change.ts';
+import { KubeClient } from '../kube/client.ts';
 import { EnrolledObjectStore, Reflector } from './cache.ts';
+import { KubeWebhookCluster } from './cluster.ts';
 import { CONFIG_NAME } from './configurations.ts';
 import { LeaderElector } from './leader.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
-import { performRedirect } from './redirect-executor.ts';
+import { Reconciler } from './reconciler.ts';
+import { PassedChecks } from './redirect-checks.ts';
+import { loadRecordKey, readRecordKeyFile } from './record-key.ts';
 import { applyConfigurations, deleteConfigurations, patchCaBundle } from './registration.ts';
-import { startScaleDownLoop } from './scale-down-loop.ts';
-import { createWebhookApp, listenHttps } from './server.ts';
+import { type AppDeps, createWebhookApp, listenHttps, listenProbes } from './server.ts';
 import { type CertPair, certSummary, generateSelfSigned, sharedSelfSigned, watchCertFiles } from './tls.ts';
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -45,8 +45,14 @@ export function webhookCommand(): Command {
     .addOption(new Option('--patch-ca-bundle', "write the CA into the existing webhook configurations' caBundle").env('KBG_PATCH_CA_BUNDLE'))
     .addOption(new Option('--webhook-config-name <name>', 'name of the Mutating- and ValidatingWebhookConfiguration').env('KBG_WEBHOOK_CONFIG_NAME').default(CONFIG_NAME))
     .addOption(new Option('--namespace <ns>', "the webhook's own namespace (Secret, Lease)").env('POD_NAMESPACE').default('kube-bluegreen'))
-    .addOption(new Option('--leader-election-id <name>', 'Lease name for the scale-down loop').env('KBG_LEADER_ELECTION_ID').default('kube-bluegreen-scale-down'))
-    .addOption(new Option('--scale-down-interval <seconds>', 'how often the leader looks for old colours due to scale down').env('KBG_SCALE_DOWN_INTERVAL').default('5'))
+    .addOption(new Option('--leader-election-id <name>', 'Lease name for the reconciler (one replica applies recorded changes, live labels, scale-downs)').env('KBG_LEADER_ELECTION_ID').default('kube-bluegreen-reconciler'))
+    .addOption(new Option('--leader-identity <name>', 'this replica in the Lease (a restarted container keeps it and leads again at once); default the host name').env('POD_NAME'))
+    .addOption(new Option('--resync-interval <seconds>', 'how often the reconciler looks at every app even without a change').env('KBG_RESYNC_INTERVAL').default('30'))
+    .addOption(new Option('--record-key-secret <name>', 'Secret in --namespace holding the key that seals pending-change records (created if missing)').env('KBG_RECORD_KEY_SECRET').default('kube-bluegreen-record-key'))
+    .addOption(new Option('--record-key-file <path>', 'read the record key from this file instead of the Secret').env('KBG_RECORD_KEY_FILE'))
+    .addOption(new Option('--client-ca-file <path>', "require a client certificate signed by this CA (the API server's, from its AdmissionConfiguration) for every HTTPS connection").env('KBG_CLIENT_CA_FILE'))
+    .addOption(new Option('--client-names <names>', 'with --client-ca-file: comma-separated certificate names (CN or DNS SAN) admission requests are accepted from; empty: any the CA signed').env('KBG_CLIENT_NAMES'))
+    .addOption(new Option('--probe-listen <host:port>', 'also serve /healthz, /readyz and /metrics over plain HTTP here (needed for probes when --client-ca-file is set)').env('KBG_PROBE_LISTEN'))
     .addOption(new Option('--shutdown-delay <seconds>', 'on SIGTERM, report not-ready this long before closing the listener').env('KBG_SHUTDOWN_DELAY').default('5'))
     .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error').env('KBG_LOG_LEVEL').default('info'))
     .addOption(new Option('--capture-dir <dir>', 'development only: write every AdmissionReview received to this directory (they contain whole objects)').env('KBG_CAPTURE_DIR'));
@@ -72,7 +78,13 @@ export interface WebhookFlags {
   webhookConfigName: string;
   namespace: string;
   leaderElectionId: string;
-  scaleDownInterval: string;
+  leaderIdentity?: string;
+  resyncInterval: string;
+  recordKeySecret: string;
+  recordKeyFile?: string;
+  clientCaFile?: string;
+  clientNames?: string;
+  probeListen?: string;
   shutdownDelay: string;
   logLevel: string;
   captureDir?: string;
@@ -80,11 +92,17 @@ export interface WebhookFlags {
 
 const truthy = (v: boolean | string | undefined) => v === true || v === 'true' || v === '1';
 
-export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Promise<void>; port: number; ca: string }> {
+export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Promise<void>; port: number; ca: string; probePort?: number }> {
   const log = createLogger(flags.logLevel);
   const metrics = createMetrics();
   const inCluster = !flags.kubeconfig && !!process.env.KUBERNETES_SERVICE_HOST;
   const client = KubeClient.connect({ kubeconfig: flags.kubeconfig, context: flags.context, inCluster, timeoutMs: 8000 });
+  const cluster = new KubeWebhookCluster(client);
+  // Who this process is (its reconciler's writes of the records are its own), and the records' key.
+  const self = await cluster.whoAmI();
+  const seal = recordSeal(flags.recordKeyFile ? readRecordKeyFile(flags.recordKeyFile) : await loadRecordKey(cluster, flags.namespace, flags.recordKeySecret));
+  log.info({ identity: self }, 'acting as');
+  const clientCa = flags.clientCaFile ? readFileSync(flags.clientCaFile, 'utf8') : undefined;
 
   // TLS
   let tls: CertPair;
@@ -109,32 +127,40 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
   const store = new EnrolledObjectStore();
   const reflectors = [new Reflector(client, 'deployment', store, log), new Reflector(client, 'service', store, log)];
   store.onChange(() => metrics.cachedApps.set(store.size));
+  const leader = new LeaderElector({ cluster, namespace: flags.namespace, name: flags.leaderElectionId, identity: flags.leaderIdentity || hostname(), log });
+  const now = () => new Date();
+  const reconciler = new Reconciler({ cluster, cache: store, seal, log, now, metrics, isLeader: () => leader.isLeader, resyncMs: Number(flags.resyncInterval) * 1000 });
+  store.onChange((namespace, appName) => reconciler.enqueue(namespace, appName));
+  leader.onChange = (leading) => {
+    if (leading) reconciler.enqueueAll();
+  };
   const synced = Promise.all(reflectors.map((r) => r.start())).then(() => {
     store.synced = true;
     log.info({ apps: store.size }, 'cache synced');
   });
 
   let shuttingDown = false;
-  const now = () => new Date();
   const captureDir = flags.captureDir;
   if (captureDir) mkdirSync(captureDir, { recursive: true });
-  const app = createWebhookApp({
+  const deps: AppDeps = {
     cache: store,
     log,
     metrics,
     now,
-    ready: () => store.synced && !shuttingDown,
+    ready: () => store.synced && reflectors.every((r) => r.healthy) && !shuttingDown,
     shuttingDown: () => shuttingDown,
-    redirect: (e, liveUid) => performRedirect({ client, log, now }, e, liveUid),
-    freshView: async (namespace, appName) => {
-      const q = { labelSelector: `${APP_LABEL}=${appName}` };
-      const [d, s] = await Promise.all([client.list<Deployment>(paths.deployments(namespace), q), client.list<Service>(paths.services(namespace), q)]);
-      return d.items.length || s.items.length ? resolveApp({ namespace, app: appName, deployments: d.items, services: s.items }) : undefined;
-    },
+    admission: { seal, self },
+    cluster,
+    passedChecks: new PassedChecks(),
+    ...(clientCa ? { clientNames: list(flags.clientNames ?? '') } : {}),
     ...(captureDir ? { capture: (endpoint: string, body: unknown) => capture(captureDir, endpoint, body) } : {}),
-  });
+  };
+  const app = createWebhookApp(deps);
   const [host, portText] = splitHostPort(flags.listen);
-  const server = await listenHttps(app, tls, host, Number(portText));
+  const server = await listenHttps(app, tls, host, Number(portText), clientCa);
+  const probeAddr = flags.probeListen ? splitHostPort(flags.probeListen) : undefined;
+  const probes = probeAddr ? await listenProbes(deps, probeAddr[0], Number(probeAddr[1])) : undefined;
+  if (probes) log.info({ listen: flags.probeListen, port: probes.port }, 'probes listening (HTTP)');
   onCert = (p) => {
     tls = p;
     server.setCertificate(p);
@@ -183,10 +209,8 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
     }, 10 * 60_000);
   }
 
-  const identity = `${hostname()}_${process.pid}`;
-  const leader = new LeaderElector({ client, namespace: flags.namespace, name: flags.leaderElectionId, identity, log });
   leader.start();
-  const stopLoop = startScaleDownLoop({ client, cache: store, log, now, isLeader: () => leader.isLeader }, Number(flags.scaleDownInterval) * 1000);
+  reconciler.start();
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -197,7 +221,8 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
       log.info({ delaySeconds: Number(flags.shutdownDelay) }, 'shutting down: not ready any more');
       await new Promise((r) => setTimeout(r, Number(flags.shutdownDelay) * 1000));
       await server.close();
-      stopLoop();
+      await probes?.close();
+      reconciler.stop();
       await leader.stop();
       for (const r of reflectors) r.stop();
       closeCertWatch();
@@ -205,7 +230,7 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
       client.close();
       log.info('stopped');
     })());
-  return { stop, port: server.port, ca: tls.ca };
+  return { stop, port: server.port, ca: tls.ca, ...(probes ? { probePort: probes.port } : {}) };
 }
 
 function splitHostPort(s: string): [string, string] {

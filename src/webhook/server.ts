@@ -3,12 +3,14 @@
 // only, certificates swappable at run time; a graceful shutdown that turns
 // readiness off first and lets in-flight requests finish.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Endpoint } from '../core/admission/decide.ts';
-import { handleAdmission, type HandlerDeps, type HandlerResult } from './admission-handler.ts';
+import type { TLSSocket } from 'node:tls';
+import { errorReview, handleAdmission, type HandlerDeps, type HandlerResult } from './admission-handler.ts';
 import type { Metrics } from './metrics.ts';
 import type { CertPair } from './tls.ts';
 
@@ -22,6 +24,12 @@ export interface AppDeps extends HandlerDeps {
   shuttingDown: () => boolean;
   /** Development: sees every admission body. */
   capture?: (endpoint: string, body: unknown) => void;
+  /**
+   * With client authentication on (the TLS server then refuses any connection without a client
+   * certificate signed by the client CA): the names (certificate CN or DNS SAN) admission requests
+   * are taken from. Empty: any certificate the client CA signed.
+   */
+  clientNames?: readonly string[];
 }
 
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -53,11 +61,41 @@ export function admissionEndpoint(url = ''): Endpoint | undefined {
   return path === '/mutate' ? 'mutate' : path === '/validate' ? 'validate' : undefined;
 }
 
+/** The API server's `timeout` query parameter (a Go duration such as 10s), in ms. */
+export function requestTimeoutMs(url = ''): number | undefined {
+  const m = /[?&]timeout=(\d+(?:\.\d+)?)(ms|s|m)(?:&|$)/.exec(url);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+/** Who sent this request, when client authentication is on: undefined when acceptable, else why not. */
+export function refusedClient(socket: IncomingMessage['socket'], names: readonly string[] | undefined): string | undefined {
+  const tls = socket as TLSSocket;
+  if (typeof tls.getPeerCertificate !== 'function' || names === undefined) return undefined;
+  if (!tls.authorized) return 'no client certificate signed by the client CA';
+  if (names.length === 0) return undefined;
+  const cert = tls.getPeerCertificate();
+  const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN : undefined;
+  const sans = (cert.subjectaltname ?? '').split(/,\s*/).filter((x) => x.startsWith('DNS:')).map((x) => x.slice(4));
+  if ((cn && names.includes(cn)) || sans.some((n) => names.includes(n))) return undefined;
+  return `client certificate ${JSON.stringify(cn ?? '')} is not one of the allowed names`;
+}
+
 function answerAdmission(endpoint: Endpoint, req: IncomingMessage, res: ServerResponse, deps: AppDeps): void {
   const fail = (e: unknown) => {
     if (res.headersSent) res.destroy();
     else answerError(e as HttpError, res, deps);
   };
+  const refused = refusedClient(req.socket, deps.clientNames);
+  if (refused) {
+    deps.metrics.badRequests.inc({ reason: 'unauthenticated' });
+    deps.log.warn({ remote: req.socket.remoteAddress, why: refused }, 'refused an admission request that did not come from the API server');
+    req.resume();
+    sendJson(res, 403, errorReview(undefined, `only the API server may send admission reviews here: ${refused}`, 403).body);
+    return;
+  }
+  const timeoutMs = requestTimeoutMs(req.url);
   readJsonBody(req, (err, body) => {
     if (err) {
       fail(err);
@@ -75,7 +113,7 @@ function answerAdmission(endpoint: Endpoint, req: IncomingMessage, res: ServerRe
     let out: ReturnType<typeof handleAdmission>;
     try {
       deps.capture?.(endpoint, body);
-      out = handleAdmission(endpoint, body, deps);
+      out = handleAdmission(endpoint, body, deps, timeoutMs === undefined ? {} : { timeoutMs });
     } catch (e) {
       end();
       fail(e);
@@ -96,20 +134,20 @@ type HttpError = Error & { type?: string; status?: number };
 function answerError(err: HttpError, res: ServerResponse, deps: AppDeps): void {
   if (err.type === 'entity.too.large') {
     deps.metrics.badRequests.inc({ reason: 'too-large' });
-    sendJson(res, 413, badReview(413, `request body over ${BODY_LIMIT_BYTES} bytes`));
+    sendJson(res, 413, errorReview(undefined, `request body over ${BODY_LIMIT_BYTES} bytes`, 413).body);
     return;
   }
   if (err.type === 'entity.parse.failed' || err.type === 'encoding.unsupported' || err.type === 'charset.unsupported' || err.status === 400) {
     deps.metrics.badRequests.inc({ reason: 'undecodable' });
-    sendJson(res, 400, badReview(400, `malformed AdmissionReview: body is not valid JSON (${err.message})`));
+    sendJson(res, 400, errorReview(undefined, `malformed AdmissionReview: body is not valid JSON (${err.message})`).body);
     return;
   }
   deps.log.error({ err: err.message }, 'unexpected error answering a request');
-  sendJson(res, 500, badReview(500, 'internal error; see the webhook log'));
+  sendJson(res, 500, errorReview(undefined, 'internal error; see the webhook log', 500).body);
 }
 
 /** Everything but the admission POSTs: health, readiness, metrics, and the answers for wrong methods and paths. */
-function createExpressApp(deps: AppDeps): express.Express {
+export function createExpressApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -123,7 +161,7 @@ function createExpressApp(deps: AppDeps): express.Express {
   });
   app.get('/readyz', (_req, res) => {
     if (deps.ready()) res.type('text/plain').send('ok');
-    else res.status(503).type('text/plain').send(deps.shuttingDown() ? 'shutting down' : 'not ready: cache not synced');
+    else res.status(503).type('text/plain').send(deps.shuttingDown() ? 'shutting down' : 'not ready: the cache has not synced, or a watch is stale');
   });
   app.get('/metrics', async (_req, res, next) => {
     try {
@@ -204,9 +242,6 @@ function readJsonBody(req: IncomingMessage, next: (err?: unknown, body?: unknown
   });
 }
 
-function badReview(code: number, message: string) {
-  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '', allowed: false, status: { code, message } } };
-}
 
 export interface RunningServer {
   server: https.Server;
@@ -216,9 +251,33 @@ export interface RunningServer {
   close(timeoutMs?: number): Promise<void>;
 }
 
-export function listenHttps(app: RequestListener, tls: CertPair, host: string, port: number): Promise<RunningServer> {
+/**
+ * @param clientCa with it, the TLS handshake requires a client certificate signed by this CA (the
+ *   API server's, from its AdmissionConfiguration): anything else is refused before a byte of HTTP.
+ */
+/** Plain HTTP for the kubelet's probes and Prometheus, when the HTTPS port requires client certificates. */
+export function listenProbes(deps: AppDeps, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer(createExpressApp(deps));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}
+
+export function listenHttps(app: RequestListener, tls: CertPair, host: string, port: number, clientCa?: string): Promise<RunningServer> {
+  const clientAuth = clientCa ? { requestCert: true, rejectUnauthorized: true, ca: clientCa } : {};
   const server = https.createServer(
-    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 70_000 },
+    { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 70_000, ...clientAuth },
     app,
   );
   let inflight = 0;
@@ -234,7 +293,7 @@ export function listenHttps(app: RequestListener, tls: CertPair, host: string, p
       resolve({
         server,
         port: actual,
-        setCertificate: (p) => server.setSecureContext({ cert: p.cert, key: p.key, minVersion: 'TLSv1.2' }),
+        setCertificate: (p) => server.setSecureContext({ cert: p.cert, key: p.key, minVersion: 'TLSv1.2', ...(clientCa ? { ca: clientCa } : {}) }),
         close: (timeoutMs = 25_000) =>
           new Promise<void>((done) => {
             const deadline = setTimeout(() => {

@@ -35,6 +35,13 @@ export interface ClusterEnv {
   kubeBinDir: string;
   caCert: string;
   caKey: string;
+  /**
+   * The client certificate the apiserver presents to admission webhooks (its AdmissionConfiguration
+   * names it for every webhook host), signed by caCert with CN WEBHOOK_CLIENT_NAME. A webhook started
+   * with --client-ca-file caCert --client-names WEBHOOK_CLIENT_NAME accepts only the apiserver.
+   */
+  webhookClientCert: string;
+  webhookClientKey: string;
   apiserver: string;
   /** HOME to run kubectl/helm with, so they leave the real home alone. */
   home: string;
@@ -127,6 +134,9 @@ export function clusterPaths(repoRoot: string = DEFAULT_REPO_ROOT) {
     lock: path.join(dir, 'up.lock'),
     caCert: path.join(pki, 'ca.crt'),
     caKey: path.join(pki, 'ca.key'),
+    webhookClientCert: path.join(pki, 'webhook-client.crt'),
+    webhookClientKey: path.join(pki, 'webhook-client.key'),
+    admissionConfig: path.join(pki, 'admission-config.yaml'),
     home: path.join(cacheDir(), 'home'),
     // One etcd directory per checkout and user, on tmpfs when there is one.
     etcdDataDir: path.join(
@@ -568,6 +578,39 @@ current-context: kube-bluegreen
 `;
 }
 
+/** CN of the client certificate the apiserver presents to admission webhooks. */
+export const WEBHOOK_CLIENT_NAME = 'kube-apiserver-webhook-client';
+
+/**
+ * The kubeconfig the apiserver reads to authenticate itself to webhooks: its `users` are matched
+ * by webhook host (here '*': every webhook, the test webhooks on random loopback ports included).
+ * See "Authenticate apiservers" in the Kubernetes admission webhook docs.
+ */
+function webhookClientKubeconfig(cert: string, key: string): string {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  return `apiVersion: v1
+kind: Config
+users:
+- name: '*'
+  user:
+    client-certificate-data: ${b64(cert)}
+    client-key-data: ${b64(key)}
+`;
+}
+
+function admissionConfiguration(kubeconfig: string): string {
+  const plugin = (name: string) => `- name: ${name}
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: ${kubeconfig}
+`;
+  return `apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+${plugin('ValidatingAdmissionWebhook')}${plugin('MutatingAdmissionWebhook')}`;
+}
+
 function nodeManifests(): string {
   return NODE_NAMES.map(
     (name) => `apiVersion: v1
@@ -612,6 +655,7 @@ async function writePki(p: Paths): Promise<void> {
     issueCert(ca, { commonName: 'kubernetes-admin', organization: 'system:masters', usage: 'client' }),
     generateKey(),
   ]);
+  const webhookClient = await issueCert(ca, { commonName: WEBHOOK_CLIENT_NAME, usage: 'client' });
   const put = (name: string, data: string, mode = 0o644) => fs.writeFileSync(path.join(p.pki, name), data, { mode });
   put('ca.crt', ca.certPem);
   put('ca.key', ca.keyPem, 0o600);
@@ -620,6 +664,10 @@ async function writePki(p: Paths): Promise<void> {
   put('admin.crt', admin.certPem);
   put('admin.key', admin.keyPem, 0o600);
   put('sa.key', saKey, 0o600);
+  put('webhook-client.crt', webhookClient.certPem);
+  put('webhook-client.key', webhookClient.keyPem, 0o600);
+  put('webhook-client.kubeconfig', webhookClientKubeconfig(webhookClient.certPem, webhookClient.keyPem), 0o600);
+  put('admission-config.yaml', admissionConfiguration(path.join(p.pki, 'webhook-client.kubeconfig')));
   fs.writeFileSync(p.kubeconfig, kubeconfigYaml(ca.certPem, admin.certPem, admin.keyPem), { mode: 0o600 });
 }
 
@@ -640,6 +688,7 @@ async function healthyExisting(p: Paths, state: State, bins: Binaries): Promise<
     return 'no env.json';
   }
   if (env.kubeBinDir !== bins.kubeBinDir) return `it runs ${env.kubeBinDir}, the pinned build is ${bins.kubeBinDir}`;
+  if (!env.webhookClientCert || !fs.existsSync(env.webhookClientCert)) return 'started without the webhook client certificate';
   try {
     await waitClusterReady(loadAdminTls(p), 15_000);
   } catch (e) {
@@ -760,6 +809,7 @@ async function startFresh(
       '--service-cluster-ip-range=10.96.0.0/12',
       '--authorization-mode=Node,RBAC',
       '--allow-privileged=true',
+      `--admission-control-config-file=${p.admissionConfig}`,
     ]);
     const tls = loadAdminTls(p);
     await waitUntil('kube-apiserver /readyz', 90_000, () => apiserverReady(tls), started, signal);
@@ -798,6 +848,8 @@ async function startFresh(
       kubeBinDir: bins.kubeBinDir,
       caCert: p.caCert,
       caKey: p.caKey,
+      webhookClientCert: p.webhookClientCert,
+      webhookClientKey: p.webhookClientKey,
       apiserver: APISERVER_URL,
       home: p.home,
       logsDir: p.logs,

@@ -327,13 +327,14 @@ describe('helm install on the local control plane', () => {
     ];
     // In any other namespace: the ClusterRole only.
     expect(await own(apps.name)).toEqual([...clusterWide].sort());
-    // In its own namespace: plus the Role (its Lease; its self-signed certificate's Secret).
+    // In its own namespace: plus the Role (its Lease; the record key's Secret; its self-signed certificate's Secret).
     expect(await own(ns.name)).toEqual(
       [
         ...clusterWide,
         'leases.coordination.k8s.io|[]|[]|[create]',
         `leases.coordination.k8s.io|[]|[${fullname}]|[get update]`,
         'secrets|[]|[]|[create]',
+        `secrets|[]|[${fullname}-record-key]|[get]`,
         `secrets|[]|[${fullname}-tls]|[get update]`,
       ].sort(),
     );

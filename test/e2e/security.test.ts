@@ -13,16 +13,19 @@ import { sampleApp } from '../fixtures/sample-app.ts';
 import { applyApps, rolledOut } from './helpers/apps.ts';
 import { clusterEnv, createNamespace, generateCA, issueCert, kubectl, kubectlJson, type TestNamespace } from './helpers/cluster.ts';
 import { kubectlBg } from './helpers/plugin-cli.ts';
-import { type RunningWebhook, startWebhook } from './helpers/webhook.ts';
+import { apiserverClientCert, type ClientCert, type RunningWebhook, startWebhook } from './helpers/webhook.ts';
 
 let ns: TestNamespace;
 let wh: RunningWebhook;
 let caBundle = '';
+/** The API server's client certificate: only a client holding it gets past the TLS handshake. */
+let apiserver: ClientCert;
 
 const k = (...args: string[]) => kubectl(['-n', ns.name, ...args]);
 const wrongColour = '{"spec":{"selector":{"slot":"purple"}}}';
 
 beforeAll(async () => {
+  apiserver = apiserverClientCert();
   ns = await createNamespace('security');
   await applyApps(ns.name, sampleApp({ namespace: ns.name, replicas: 1 }));
   // At info level an allowed request logs nothing: the probe is a refused dry run that this
@@ -46,22 +49,49 @@ afterAll(async () => {
 
 type Handshake = { ok: true; protocol: string | null; authorized: boolean; raw: Buffer } | { ok: false; code: string; message: string };
 
-function handshake(port: number, opts: tls.ConnectionOptions): Promise<Handshake> {
+/**
+ * A TLS handshake. `settle`: wait a moment after it for the server to refuse the client's
+ * certificate (TLS 1.3 says so after the client's Finished); a server closing the connection in
+ * that moment refused it. Without it, done at the handshake (a server that closes at once is fine).
+ */
+function handshake(port: number, opts: tls.ConnectionOptions, client: ClientCert | null = apiserver, settle = true): Promise<Handshake> {
   return new Promise((res) => {
-    const s = tls.connect({ host: '127.0.0.1', port, ...opts }, () => {
-      const out: Handshake = { ok: true, protocol: s.getProtocol(), authorized: s.authorized, raw: s.getPeerCertificate().raw };
-      s.end();
-      res(out);
+    let done = false;
+    const finish = (h: Handshake) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      res(h);
+    };
+    let out: Handshake | undefined;
+    const s = tls.connect({ host: '127.0.0.1', port, ...(client ?? {}), ...opts }, () => {
+      out = { ok: true, protocol: s.getProtocol(), authorized: s.authorized, raw: s.getPeerCertificate().raw };
+      if (!settle) {
+        s.end();
+        return finish(out);
+      }
+      // The server reads the client's Finished (and refuses its certificate) with the first bytes:
+      // send a line, and read for a moment.
+      s.write('\r\n');
+      setTimeout(() => {
+        s.end();
+        finish(out!);
+      }, 300);
     });
-    s.setTimeout(5_000, () => s.destroy(Object.assign(new Error('handshake timed out'), { code: 'TIMEOUT' })));
-    s.on('error', (e: NodeJS.ErrnoException) => res({ ok: false, code: e.code ?? '', message: e.message }));
+    s.on('data', () => {});
+    const timer = setTimeout(() => {
+      s.destroy();
+      finish({ ok: false, code: 'TIMEOUT', message: 'handshake timed out' });
+    }, 5_000);
+    s.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, code: e.code ?? '', message: e.message }));
+    s.on('close', () => finish(out && !settle ? out : { ok: false, code: 'CLOSED', message: out ? 'closed by the server right after the handshake' : 'closed during the handshake' }));
   });
 }
 
 /** An HTTPS request with any method and a raw path; status, headers and body. */
 function request(method: string, path: string, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((res, rej) => {
-    const req = https.request({ host: '127.0.0.1', port: wh.port, method, path, ca: wh.ca, headers: body ? { 'content-type': 'application/json' } : {} }, (r) => {
+    const req = https.request({ host: '127.0.0.1', port: wh.port, method, path, ca: wh.ca, ...apiserver, headers: body ? { 'content-type': 'application/json' } : {} }, (r) => {
       const chunks: Buffer[] = [];
       r.on('data', (c: Buffer) => chunks.push(c));
       r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks).toString('utf8') }));
@@ -85,7 +115,7 @@ describe('TLS', () => {
     try {
       const controlPort = (control.address() as net.AddressInfo).port;
       for (const v of ['TLSv1', 'TLSv1.1'] as const) {
-        const ok = await handshake(controlPort, { ...legacy, maxVersion: v, ca: ca.certPem });
+        const ok = await handshake(controlPort, { ...legacy, maxVersion: v, ca: ca.certPem }, null, false);
         expect({ v, ok: ok.ok, protocol: ok.ok ? ok.protocol : ok.message }).toEqual({ v, ok: true, protocol: v });
         const refused = await handshake(wh.port, { ...legacy, maxVersion: v, ca: wh.ca });
         expect(refused.ok).toBe(false);
@@ -101,7 +131,7 @@ describe('TLS', () => {
     }
   });
 
-  it('has no plaintext listener: plain HTTP gets no HTTP answer, and the process listens on its HTTPS port only', async () => {
+  it('has no plaintext admission listener: plain HTTP gets no HTTP answer; the only other port is the probes\' (health and metrics only)', async () => {
     // Plain HTTP on the port.
     const answer = await new Promise<string>((res) => {
       const s = net.connect(wh.port, '127.0.0.1', () => s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
@@ -142,7 +172,56 @@ describe('TLS', () => {
         listening.push(`${table.endsWith('6') ? 'tcp6' : 'tcp'}:${parseInt(f[1]!.split(':')[1]!, 16)}`);
       }
     }
-    expect(listening).toEqual([`tcp:${wh.port}`]);
+    expect(listening.sort()).toEqual([`tcp:${wh.port}`, `tcp:${wh.probePort}`].sort());
+    // The probe port answers health and metrics, never an admission review.
+    const probe = (method: string, path: string, body?: string) =>
+      new Promise<number>((res, rej) => {
+        const req = http.request({ host: '127.0.0.1', port: wh.probePort, method, path, headers: body ? { 'content-type': 'application/json' } : {} }, (r) => {
+          r.resume();
+          res(r.statusCode ?? 0);
+        });
+        req.on('error', rej);
+        req.end(body);
+      });
+    expect(await probe('GET', '/healthz')).toBe(200);
+    expect(await probe('GET', '/readyz')).toBe(200);
+    expect(await probe('GET', '/metrics')).toBe(200);
+    expect(await probe('POST', '/mutate', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }))).toBe(405);
+    expect(await probe('POST', '/validate', '{}')).toBe(405);
+  });
+});
+
+describe('only the API server may send reviews: a forged one is refused at TLS', () => {
+  const forged = () =>
+    JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'forged', operation: 'CONNECT', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, resource: { group: 'apps', version: 'v1', resource: 'deployments' } },
+    });
+  it.each([
+    { name: 'no client certificate', client: async () => undefined },
+    {
+      name: 'a client certificate from another CA, with the right name',
+      client: async () => {
+        const ca = await generateCA('mallory-ca');
+        const c = await issueCert(ca, { commonName: 'kube-apiserver-webhook-client', usage: 'client' });
+        return { cert: c.certPem, key: c.keyPem };
+      },
+    },
+  ])('$name: the handshake fails, no HTTP is spoken', async ({ client }) => {
+    const c = await client();
+    const h = await handshake(wh.port, { ca: wh.ca }, c ?? null);
+    expect(h.ok, JSON.stringify(h)).toBe(false);
+    await expect(wh.postAs(c, '/mutate', forged())).rejects.toThrow(/certificate|alert|socket hang up|ECONNRESET|EPIPE/i);
+  });
+
+  it("a certificate from the cluster's CA but not the API server's name (the admin's): 403, not decided", async () => {
+    const env = clusterEnv();
+    const kc = parseYaml(readFileSync(env.kubeconfig, 'utf8')) as { users: { user: Record<string, string> }[] };
+    const admin = { cert: Buffer.from(kc.users[0]!.user['client-certificate-data']!, 'base64').toString(), key: Buffer.from(kc.users[0]!.user['client-key-data']!, 'base64').toString() };
+    const r = await wh.postAs(admin, '/mutate', forged());
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.body).response.status.message).toMatch(/^only the API server may send admission reviews here: client certificate "kubernetes-admin" is not one of the allowed names/);
   });
 });
 

@@ -21,6 +21,9 @@ const replicaSets = async (name: string) =>
     .filter((r) => r.metadata.ownerReferences?.some((o) => o.name === name))
     .map((r) => r.metadata.name)
     .sort();
+/** The reconciler applies a recorded change moments after the user's command returns: wait for it. */
+const landed = (name: string, image_: string) =>
+  waitFor(async () => (await image(name)) === image_, { timeoutMs: 10_000, message: `${image_} to reach ${name}` });
 const rolledOut = (name: string) => kubectlOk(['-n', ns.name, 'rollout', 'status', `deployment/${name}`, '--timeout=60s'], { timeoutMs: 70_000 });
 const unschedulable = JSON.stringify([{ op: 'add', path: '/spec/template/spec/nodeSelector', value: { 'bluegreen.io/e2e': 'no-such-node' } }]);
 const schedulable = JSON.stringify([{ op: 'remove', path: '/spec/template/spec/nodeSelector' }]);
@@ -45,7 +48,8 @@ describe('a change to the live colour is redirected to the idle colour', () => {
     expect(res.code).toBe(0);
     expect(res.stderr).toContain(`Warning: image change redirected to shop-green (idle); run 'kubectl bg switch shop -n ${ns.name}' when it is ready`);
     expect(await image('shop-blue')).toBe('registry.example/shop:v1');
-    expect(await image('shop-green')).toBe('registry.example/shop:v2');
+    await landed('shop-green', 'registry.example/shop:v2');
+    expect(await image('shop-blue')).toBe('registry.example/shop:v1');
     const green = await dep('shop-green');
     expect(green.spec.template.metadata.labels.slot).toBe('green');
     await rolledOut('shop-green');
@@ -62,8 +66,8 @@ describe('a change to the live colour is redirected to the idle colour', () => {
       const idle = ev.items.find((e) => e.reason === 'RedirectedChange' && e.involvedObject.name === 'shop-green');
       return live && idle ? { live, idle } : undefined;
     });
-    expect(events.live.message).toBe('image change by kubernetes-admin redirected to shop-green (idle); shop-blue (live) kept its template');
-    expect(events.idle.message).toContain('received the image change made by kubernetes-admin to shop-blue (live)');
+    expect(events.live.message).toBe('the image change by kubernetes-admin went to shop-green (idle); shop-blue kept its template');
+    expect(events.idle.message).toContain('received the image change by kubernetes-admin made to shop-blue');
   });
 
   it('--dry-run=server gives the same warning and changes nothing', async () => {
@@ -82,7 +86,10 @@ describe('a change to the live colour is redirected to the idle colour', () => {
     await kubectlOk(['-n', ns.name, 'scale', 'deployment/shop-green', '--replicas=0']);
     const res = await k('set', 'env', 'deployment/shop-blue', 'GREETING=bonjour');
     expect(res.stderr).toContain("pod template change redirected to shop-green (idle)");
-    const green = await dep('shop-green');
+    const green = await waitFor(async () => {
+      const d = await dep('shop-green');
+      return d.spec.replicas === 2 ? d : undefined;
+    }, { timeoutMs: 10_000, message: 'shop-green raised to 2 replicas' });
     expect(green.spec.replicas).toBe(2);
     expect(JSON.stringify(green.spec.template)).toContain('bonjour');
     expect(JSON.stringify((await dep('shop-blue')).spec.template)).not.toContain('bonjour');
@@ -169,7 +176,7 @@ describe('the active Service selector', () => {
   it('now green is live: set image on shop-green is redirected to shop-blue', async () => {
     const res = await k('set', 'image', 'deployment/shop-green', 'app=registry.example/shop:v4');
     expect(res.stderr).toContain(`image change redirected to shop-blue (idle); run 'kubectl bg switch shop -n ${ns.name}' when it is ready`);
-    expect(await image('shop-blue')).toBe('registry.example/shop:v4');
+    await landed('shop-blue', 'registry.example/shop:v4');
     expect(await image('shop-green')).toBe('registry.example/shop:v2-hotfix');
   });
 });
@@ -178,6 +185,7 @@ describe('an app whose slot label is `environment`, with more labels in its sele
   it('redirects set image on web-blue to web-green, keeping environment=green and tier=frontend', async () => {
     const res = await k('set', 'image', 'deployment/web-blue', 'app=registry.example/web:v2');
     expect(res.stderr).toContain(`image change redirected to web-green (idle); run 'kubectl bg switch web -n ${ns.name}' when it is ready`);
+    await landed('web-green', 'registry.example/web:v2');
     const green = await dep('web-green');
     expect(green.spec.template.metadata.labels).toEqual({ app: 'web', tier: 'frontend', environment: 'green' });
     expect(green.spec.template.spec.containers[0]!.image).toBe('registry.example/web:v2');
@@ -266,7 +274,7 @@ describe('with the webhook stopped', () => {
     const liveImage = await image(liveName);
     const res = await k('set', 'image', `deployment/${liveName}`, 'app=registry.example/shop:after-restart');
     expect(res.stderr).toContain(`image change redirected to ${idleName} (idle)`);
-    expect(await image(idleName)).toBe('registry.example/shop:after-restart');
+    await landed(idleName, 'registry.example/shop:after-restart');
     expect(await image(liveName)).toBe(liveImage);
   });
 });

@@ -242,7 +242,7 @@ describe('webhook Deployment', () => {
     }
   });
 
-  it('is highly available: 2 replicas, maxUnavailable 0, a PDB, spread over nodes, a preStop sleep and HTTPS probes', async () => {
+  it('is highly available: 2 replicas, maxUnavailable 0, a PDB, spread over nodes, a preStop sleep and probes on their own port', async () => {
     const objs = await render();
     const d = one(objs, 'Deployment');
     expect(d.spec.replicas).toBe(2);
@@ -250,7 +250,13 @@ describe('webhook Deployment', () => {
     const selector = d.spec.selector.matchLabels;
     expect(d.spec.template.metadata.labels).toMatchObject(selector);
     expect(one(objs, 'PodDisruptionBudget').spec).toMatchObject({ minAvailable: 1, selector: { matchLabels: selector } });
-    expect(one(objs, 'Service').spec).toMatchObject({ selector, ports: [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }] });
+    expect(one(objs, 'Service').spec).toMatchObject({
+      selector,
+      ports: [
+        { name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' },
+        { name: 'metrics', port: 8081, targetPort: 'probes', protocol: 'TCP' },
+      ],
+    });
     const pod = d.spec.template.spec;
     expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm).toEqual({
       topologyKey: 'kubernetes.io/hostname',
@@ -258,10 +264,14 @@ describe('webhook Deployment', () => {
     });
     expect(pod.topologySpreadConstraints.map((t: { topologyKey: string }) => t.topologyKey)).toEqual(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']);
     const c = pod.containers[0];
-    expect(c.ports).toEqual([{ name: 'https', containerPort: 9443, protocol: 'TCP' }]);
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'https', scheme: 'HTTPS' });
-    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
-    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'https', scheme: 'HTTPS' });
+    expect(c.ports).toEqual([
+      { name: 'https', containerPort: 9443, protocol: 'TCP' },
+      { name: 'probes', containerPort: 8081, protocol: 'TCP' },
+    ]);
+    // On their own plain-HTTP port: the HTTPS port may require the API server's client certificate.
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'probes', scheme: 'HTTP' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'probes', scheme: 'HTTP' });
+    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'probes', scheme: 'HTTP' });
     expect(c.lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
     expect(c.args).toContain('--shutdown-delay=5');
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(5 + 5 + 10);
@@ -273,7 +283,15 @@ describe('webhook Deployment', () => {
   });
 
   it('passes the webhook the flags of its TLS mode', async () => {
-    const common = ['--listen=0.0.0.0:9443', '--log-level=info', `--webhook-config-name=${FULLNAME}`, `--leader-election-id=${FULLNAME}`, '--shutdown-delay=5'];
+    const common = [
+      '--listen=0.0.0.0:9443',
+      '--log-level=info',
+      `--webhook-config-name=${FULLNAME}`,
+      `--leader-election-id=${FULLNAME}`,
+      '--shutdown-delay=5',
+      `--record-key-secret=${FULLNAME}-record-key`,
+      '--probe-listen=0.0.0.0:8081',
+    ];
     const dns = `${FULLNAME}.${NS}.svc,${FULLNAME}.${NS}.svc.cluster.local`;
     const mounted = (objs: Obj[]) => one(objs, 'Deployment').spec.template.spec.volumes.find((v: { name: string }) => v.name === 'tls');
 
@@ -333,15 +351,17 @@ describe('RBAC is exactly the least-privilege list', () => {
     `admissionregistration.k8s.io/validatingwebhookconfigurations patch [${FULLNAME}]`,
   ];
   const leases = ['coordination.k8s.io/leases create', `coordination.k8s.io/leases get [${FULLNAME}]`, `coordination.k8s.io/leases update [${FULLNAME}]`];
-  const secrets = ['core/secrets create', `core/secrets get [${FULLNAME}-tls]`, `core/secrets update [${FULLNAME}-tls]`];
+  // Every mode: the key that seals pending-change records, in one Secret the first replica creates.
+  const recordKey = ['core/secrets create', `core/secrets get [${FULLNAME}-record-key]`];
+  const tlsSecret = [`core/secrets get [${FULLNAME}-tls]`, `core/secrets update [${FULLNAME}-tls]`];
 
   const cases: [string, Values, string[], string[]][] = [
     // selfSigned: the webhook stores its generated pair in one Secret and patches its own caBundle.
-    ['selfSigned', MODES.selfSigned, [...clusterWide, ...webhookConfigs], [...leases, ...secrets]],
-    ['selfSigned without webhook configurations', { webhooks: { enabled: false } }, clusterWide, [...leases, ...secrets]],
-    // Mounted certificates: no Secret access (the kubelet mounts it), nothing to patch.
-    ['certManager', MODES.certManager, clusterWide, leases],
-    ['existingSecret', MODES.existingSecret, clusterWide, leases],
+    ['selfSigned', MODES.selfSigned, [...clusterWide, ...webhookConfigs], [...leases, ...recordKey, ...tlsSecret]],
+    ['selfSigned without webhook configurations', { webhooks: { enabled: false } }, clusterWide, [...leases, ...recordKey, ...tlsSecret]],
+    // Mounted certificates: no access to the serving Secret (the kubelet mounts it), nothing to patch.
+    ['certManager', MODES.certManager, clusterWide, [...leases, ...recordKey]],
+    ['existingSecret', MODES.existingSecret, clusterWide, [...leases, ...recordKey]],
   ];
 
   it.each(cases)('%s', async (_name, values, wantCluster, wantNamespaced) => {
@@ -358,12 +378,39 @@ describe('RBAC is exactly the least-privilege list', () => {
     const args: string[] = container(objs).args;
     expect(args).toContain(`--leader-election-id=${FULLNAME}`);
     expect(args).toContain(`--webhook-config-name=${FULLNAME}`);
+    expect(args).toContain(`--record-key-secret=${FULLNAME}-record-key`);
   });
 
   it('no RBAC objects with rbac.create=false; an existing ServiceAccount by name', async () => {
     const objs = await render({ rbac: { create: false }, serviceAccount: { create: false, name: 'preexisting' } });
     expect(objs.filter((o) => /Role|ServiceAccount/.test(o.kind))).toEqual([]);
     expect(one(objs, 'Deployment').spec.template.spec.serviceAccountName).toBe('preexisting');
+  });
+});
+
+describe('only the API server may call the webhook', () => {
+  it('clientAuth: the client CA from a ConfigMap, mounted, and the accepted names passed to the webhook', async () => {
+    const objs = await render({ clientAuth: { enabled: true, caConfigMap: 'apiserver-client-ca', names: ['kube-apiserver-webhook-client'] } });
+    const c = container(objs);
+    expect(c.args).toContain('--client-ca-file=/etc/kube-bluegreen/client-ca/ca.crt');
+    expect(c.args).toContain('--client-names=kube-apiserver-webhook-client');
+    expect(c.volumeMounts).toContainEqual({ name: 'client-ca', mountPath: '/etc/kube-bluegreen/client-ca', readOnly: true });
+    expect(one(objs, 'Deployment').spec.template.spec.volumes).toContainEqual({ name: 'client-ca', configMap: { name: 'apiserver-client-ca' } });
+    await expect(render({ clientAuth: { enabled: true } })).rejects.toThrow(/clientAuth.caConfigMap .* is required/);
+    expect(container(await render()).args.some((a: string) => a.startsWith('--client-ca-file'))).toBe(false);
+  });
+
+  it('networkPolicy: the webhook port only from the listed peers, the probe port from its own', async () => {
+    expect((await render()).filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
+    const apiserver = [{ ipBlock: { cidr: '10.0.0.0/24' } }];
+    const probes = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
+    const np = one(await render({ networkPolicy: { enabled: true, apiserver, probes } }), 'NetworkPolicy');
+    expect(np.spec.policyTypes).toEqual(['Ingress']);
+    expect(np.spec.ingress).toEqual([
+      { ports: [{ port: 9443, protocol: 'TCP' }], from: apiserver },
+      { ports: [{ port: 8081, protocol: 'TCP' }], from: probes },
+    ]);
+    expect(np.spec.podSelector.matchLabels['app.kubernetes.io/component']).toBe('webhook');
   });
 });
 

@@ -58,6 +58,11 @@ app.kubernetes.io/part-of: kube-bluegreen
 {{- default (include "kube-bluegreen.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
 
+{{/* The Secret holding the key that seals pending-change records (created by the first replica). */}}
+{{- define "kube-bluegreen.recordKeySecretName" -}}
+{{- printf "%s-record-key" (include "kube-bluegreen.fullname" .) }}
+{{- end }}
+
 {{/* The Secret holding the serving certificate, in every mode. */}}
 {{- define "kube-bluegreen.tlsSecretName" -}}
 {{- $mode := .Values.tls.mode }}

@@ -21,9 +21,10 @@ import {
   COLOURS,
   DEFAULT_SLOT_LABEL,
   isColour,
-  LAST_REDIRECT_ANNOTATION,
+  LAST_CHANGE_ANNOTATION,
   LIVE_LABEL,
   otherColour,
+  PENDING_CHANGE_ANNOTATION,
   ROLE_ANNOTATION,
   SLOT_LABEL_ANNOTATION,
 } from '../../../src/core/labels.ts';
@@ -126,7 +127,8 @@ export type InitPlan =
 const STRIP_ANNOTATIONS = [
   'deployment.kubernetes.io/revision',
   'kubectl.kubernetes.io/last-applied-configuration',
-  LAST_REDIRECT_ANNOTATION,
+  LAST_CHANGE_ANNOTATION,
+  PENDING_CHANGE_ANNOTATION,
 ];
 
 function matchLabels(d: Deployment): Record<string, string> {

@@ -41,6 +41,10 @@ export function renderTree(s: AppStatus, o: RenderOptions): string {
     const idle = s.idle ? `${p.paint(colourStyle(s.idle), s.idle)} at ` : '';
     header.push(['Scale-down', `${idle}${s.scaleDownAt} (${relative(s.scaleDownAt, o.now)})`]);
   }
+  for (const [i, c] of s.pending.entries())
+    header.push([i === 0 ? 'Pending' : '', `${c.summary} by ${c.by || 'an unknown user'}, ${c.at ? relative(c.at, o.now) : 'at an unknown time'}, recorded on ${c.holder}: ${c.images.join(' ')}`]);
+  if (s.lastChange && !s.lastChange.applied)
+    header.push(['Not applied', p.paint('red', `${s.lastChange.summary} by ${s.lastChange.by || 'an unknown user'} (${relative(s.lastChange.at, o.now)}): ${s.lastChange.reason ?? 'no reason given'}`)]);
   if (o.wide) header.push(['Slot label', s.slotLabel]);
   s.problems.forEach((problem, i) => header.push([i === 0 ? 'Problems' : '', p.paint('red', problem)]));
   let text = fields(header);

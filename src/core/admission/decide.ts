@@ -5,23 +5,50 @@ import type { Operation as JsonPatchOp } from 'fast-json-patch';
 import { type AppView, appNameOf, colourOfDeployment, servingColours } from '../app.ts';
 import { readyToServe } from '../availability.ts';
 import { nsFlag } from '../commands.ts';
-import type { Deployment, PodTemplateSpec, Scale, Service } from '../k8s-types.ts';
+import type { Deployment, PodTemplateSpec, Scale, Service, UserInfo } from '../k8s-types.ts';
 import { annotationsOf, labelsOf } from '../k8s-types.ts';
 import {
+  ANNOTATIONS_MAX_BYTES,
   APP_LABEL,
+  type Colour,
   COLOURS,
   FORCE_SWITCH_ANNOTATION,
   isColour,
-  LAST_REDIRECT_ANNOTATION,
+  LIVE_LABEL,
   otherColour,
+  PENDING_CHANGE_ANNOTATION,
   ROLE_ANNOTATION,
   SLOT_LABEL_ANNOTATION,
 } from '../labels.ts';
-import { makeRedirectEffect, type RedirectEffect, redirectInFlight } from '../redirect.ts';
-import { describeTemplateChange, jsonEqual, sameTemplate, templateChange } from '../template.ts';
+import { outcomeOf, pendingSwitchBlocker, type RecordSeal, REPLACED_KEPT, setAnnotationOps } from '../pending-change.ts';
+import { changeOps } from '../reconcile.ts';
+import { describeTemplateChange, jsonEqual, sameTemplate, templateChange, templateHash } from '../template.ts';
 import type { AdmissionRequest } from './review.ts';
 
 export type Endpoint = 'mutate' | 'validate';
+
+/**
+ * What the webhook must check, without writing anything, before it admits a redirect: that the user
+ * may patch the idle Deployment (a SubjectAccessReview as request.userInfo) and that the idle
+ * Deployment would accept the change (a server-side dry run of `idleOps`).
+ */
+export interface RedirectCheck {
+  namespace: string;
+  app: string;
+  live: { name: string; colour: Colour };
+  idle: { name: string; colour: Colour };
+  /** JSON patch for the idle Deployment, the same shape the reconciler applies. */
+  idleOps: JsonPatchOp[];
+  summary: string;
+  user: UserInfo;
+}
+
+/** Who the webhook is, and its seal for pending-change records. */
+export interface AdmissionContext {
+  seal: RecordSeal;
+  /** The webhook's own username: its reconciler may write the records it reconciles. */
+  self?: string;
+}
 
 export type Decision =
   | {
@@ -29,7 +56,8 @@ export type Decision =
       outcome: 'allowed' | 'redirected' | 'not-enrolled';
       warnings: string[];
       patch?: JsonPatchOp[];
-      effect?: RedirectEffect;
+      /** For a redirect: what to check before answering (the answer is a denial if a check fails). */
+      check?: RedirectCheck;
     }
   | { allowed: false; outcome: 'denied'; code: number; reason: string; message: string; warnings: string[] }
   /** Not an AdmissionReview this webhook handles: answered with HTTP 400. */
@@ -77,18 +105,18 @@ export function requestApp(req: AdmissionRequest): string | undefined {
  * @param view the app's objects as cached, or undefined when the request is for no enrolled app.
  *   For the scale subresource, the adapter resolves the app from the Deployment named in the request.
  */
-export function decide(endpoint: Endpoint, req: AdmissionRequest, view: AppView | undefined, now: Date): Decision {
+export function decide(endpoint: Endpoint, req: AdmissionRequest, view: AppView | undefined, now: Date, ctx: AdmissionContext): Decision {
   const target = requestTarget(req);
   if (target.type === 'invalid') return invalid(target.message);
   if (req.operation === 'CONNECT') return invalid('CONNECT requests are not handled');
   if (!view) return notEnrolled();
   switch (target.type) {
     case 'deployment':
-      return decideDeployment(endpoint, req, view);
+      return decideDeployment(endpoint, req, view, now, ctx);
     case 'scale':
       return decideScale(req, view);
     case 'service':
-      return endpoint === 'validate' ? decideService(req, view, now) : allow();
+      return endpoint === 'validate' ? decideService(req, view, now, ctx) : allow();
   }
 }
 
@@ -109,7 +137,7 @@ function deploymentInvariant(oldD: Deployment, newD: Deployment, view: AppView):
   return undefined;
 }
 
-function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppView): Decision {
+function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppView, now: Date, ctx: AdmissionContext): Decision {
   const ns = view.namespace;
   if (req.operation === 'DELETE') {
     if (endpoint === 'mutate') return allow();
@@ -139,29 +167,29 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   const newD = req.object as Deployment;
   const broken = deploymentInvariant(oldD, newD, view);
   if (broken) return deny(broken, 422, 'Invalid');
+  const record = recordChange(req, oldD, newD, ctx);
+  if (record === 'planted' && endpoint === 'validate') return deny(plantedMessage(newD), 403, 'Forbidden');
+  // On /mutate a planted record is undone (a replace or `rollout undo` carries an old one), or replaced below.
+  const restore = record === 'planted' ? setAnnotationOps(newD.metadata.annotations, PENDING_CHANGE_ANNOTATION, annotationsOf(oldD)[PENDING_CHANGE_ANNOTATION]) : [];
+  const restoreWarnings = record === 'planted' ? [plantedWarning(newD)] : [];
+  const allowRestored = (extra: string[] = []): Decision =>
+    restore.length ? { allowed: true, outcome: 'allowed', warnings: [...restoreWarnings, ...extra], patch: restore as JsonPatchOp[] } : allow(extra);
+
+  const colour = colourOfDeployment(oldD, view.slotKey);
   if (!isLiveDeployment(oldD, view)) {
     // No single live colour (ambiguous Services): a colour that still receives traffic must not change in place.
-    const colour = colourOfDeployment(oldD, view.slotKey);
     const serving = !view.live && colour !== undefined && servingColours(view).has(colour);
-    if (serving && !sameTemplate(oldD.spec?.template, newD.spec?.template, view.slotKey, { ignoreRestart: true }))
-      return denyAmbiguous(view);
-    return allow(view.problems.length && !view.live ? view.problems.slice(0, 1) : []);
+    if (serving && !sameTemplate(oldD.spec?.template, newD.spec?.template, view.slotKey, { ignoreRestart: true })) return denyAmbiguous(view);
+    return allowRestored(view.problems.length && !view.live ? view.problems.slice(0, 1) : []);
   }
 
   const name = newD.metadata.name ?? '';
   const replicas = newD.spec?.replicas ?? 1;
   if (replicas === 0 && (oldD.spec?.replicas ?? 1) !== 0) return denyScaleToZero(view, name);
   const change = templateChange(oldD.spec?.template, newD.spec?.template, view.slotKey, { ignoreRestart: true });
-  if (change === 'none') return allow();
+  if (change === 'none') return allowRestored();
 
   // A pod template change to the live colour.
-  const redirectedBefore = annotationsOf(oldD)[LAST_REDIRECT_ANNOTATION];
-  if (annotationsOf(newD)[LAST_REDIRECT_ANNOTATION] !== redirectedBefore)
-    return deny(
-      `app ${view.app} switched to ${view.live} while a change was being redirected to ${name}; nothing was changed. Run your command again`,
-      409,
-      'Conflict',
-    );
   if (endpoint === 'validate')
     return deny(
       `the pod template of ${name}, the live colour of app ${view.app}, cannot change in place; ` +
@@ -182,38 +210,117 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   // one (computed on the templates alone: nothing else of the object changes).
   const oldT = oldD.spec?.template;
   const newT = newD.spec!.template!;
-  const patch: JsonPatchOp[] = oldT
+  const revert: JsonPatchOp[] = oldT
     ? fjp.compare(newT, oldT).map((op) => ({ ...op, path: `/spec/template${op.path}` }) as JsonPatchOp)
     : [{ op: 'remove', path: '/spec/template' }];
-  // The idle colour gets the new template with its own slot label (shallow copies; the request is not modified).
-  const template = { ...newT, metadata: { ...newT.metadata, labels: { ...newT.metadata?.labels, [view.slotKey]: idleColour } } };
+  // Our own record is in the request already: this is a reinvocation after another mutating webhook
+  // changed the template we restored (a tag resolved to a digest, a default added). Restore it again;
+  // the change recorded the first time stands.
+  if (record === 'ours') return { allowed: true, outcome: 'allowed', warnings: [], patch: revert };
+
   const summary = describeTemplateChange(change);
+  // A change recorded earlier and not settled yet is replaced by this one: it says so, and the
+  // reconciler reports the replaced one when it settles this.
+  const before = ctx.seal.open(annotationsOf(oldD)[PENDING_CHANGE_ANNOTATION] ?? '');
+  const pendingBefore = before && !outcomeOf(view, before.request) ? before : undefined;
+  const chain = pendingBefore
+    ? [{ by: pendingBefore.by, request: pendingBefore.request, at: pendingBefore.at, summary: pendingBefore.summary }, ...(pendingBefore.replaces ?? [])]
+    : [];
+  const replaces = chain.length ? chain.slice(0, REPLACED_KEPT) : undefined;
+  const replacedMore = (pendingBefore?.replacedMore ?? 0) + Math.max(0, chain.length - REPLACED_KEPT);
+  const bases: Partial<Record<Colour, string>> = {};
+  for (const c of COLOURS) {
+    const d = view.deployments[c];
+    if (d) bases[c] = templateHash(d.spec?.template, view.slotKey);
+  }
+  let value: string;
+  try {
+    value = sealRecord();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    return deny(
+      `this ${summary} to ${name} (live) is nested too deeply to record for ${idle.metadata.name} (idle); nothing was changed. Apply it to ${idle.metadata.name} directly, then run 'kubectl bg switch ${view.app}${nsFlag(ns)}'`,
+      422,
+      'Invalid',
+    );
+  }
+  function sealRecord(): string {
+    return ctx.seal.seal({
+    template: newT,
+    hash: templateHash(newT, view.slotKey),
+    bases,
+    from: view.live!,
+    to: idleColour,
+    minReplicas: replicas,
+    summary,
+    by: req.userInfo.username ?? '',
+    request: req.uid,
+    at: now.toISOString(),
+    deployment: oldD.metadata.uid ?? '',
+    base: oldD.metadata.resourceVersion ?? '',
+    ...(replaces ? { replaces } : {}),
+    ...(replacedMore ? { replacedMore } : {}),
+    });
+  }
+  const others = Object.entries(annotationsOf(newD)).reduce((n, [k, v]) => (k === PENDING_CHANGE_ANNOTATION ? n : n + k.length + v.length), 0);
+  if (others + PENDING_CHANGE_ANNOTATION.length + value.length > ANNOTATIONS_MAX_BYTES)
+    return deny(
+      `this ${summary} to ${name} (live) is too large to record for ${idle.metadata.name} (idle): Kubernetes keeps at most 256 KiB of annotations on an object. ` +
+        `Nothing was changed. Apply it to ${idle.metadata.name} directly ('kubectl apply' of its manifest), then run 'kubectl bg switch ${view.app}${nsFlag(ns)}'`,
+      422,
+      'Invalid',
+    );
+  const patch = [...revert, ...(setAnnotationOps(newD.metadata.annotations, PENDING_CHANGE_ANNOTATION, value) as JsonPatchOp[])];
   const warnings = [
     `${summary} redirected to ${idle.metadata.name} (idle); run 'kubectl bg switch ${view.app}${nsFlag(ns)}' when it is ready`,
   ];
-  const same = (a: PodTemplateSpec | undefined, b: PodTemplateSpec | undefined) => sameTemplate(a, b, view.slotKey, { ignoreRestart: true });
-  if ((idle.spec?.replicas ?? 0) > 0 && !same(idle.spec?.template, newT) && !same(idle.spec?.template, oldT))
+  if (pendingBefore) warnings.push(`it replaces the ${pendingBefore.summary} by ${pendingBefore.by || 'an unknown user'} that had not reached ${idle.metadata.name} yet`);
+  // By fingerprint: the cache keeps the idle colour's template as labels and fingerprint only.
+  const idleHash = templateHash(idle.spec?.template, view.slotKey);
+  if ((idle.spec?.replicas ?? 0) > 0 && idleHash !== templateHash(newT, view.slotKey) && idleHash !== templateHash(oldT, view.slotKey))
     warnings.push(`${idle.metadata.name} was running another version; this change replaces it`);
   return {
     allowed: true,
     outcome: 'redirected',
     warnings,
     patch,
-    effect: makeRedirectEffect({
-      kind: 'redirect',
+    check: {
       namespace: ns,
       app: view.app,
-      slotKey: view.slotKey,
-      activeService: view.active?.metadata.name ?? '',
       live: { name, colour: view.live! },
       idle: { name: idle.metadata.name, colour: idleColour },
-      template,
-      minReplicas: replicas,
+      idleOps: changeOps(idle, newT, view.slotKey, idleColour, replicas, { guardGeneration: false }) as JsonPatchOp[],
       summary,
-      requestUid: req.uid,
       user: req.userInfo,
-    }),
+    },
   };
+}
+
+/**
+ * How a request treats the pending-change record: 'unchanged'; 'self' (the webhook's reconciler);
+ * 'ours' (sealed for this very update: this webhook wrote it earlier in the same request); or
+ * 'planted' (anything else: hand-written, altered, removed, or an old one copied back).
+ */
+export function recordChange(req: AdmissionRequest, oldD: Deployment, newD: Deployment, ctx: AdmissionContext): 'unchanged' | 'self' | 'ours' | 'planted' {
+  const before = annotationsOf(oldD)[PENDING_CHANGE_ANNOTATION];
+  const after = annotationsOf(newD)[PENDING_CHANGE_ANNOTATION];
+  if (before === after) return 'unchanged';
+  // 'ours' first: where the webhook and the user are one identity (a local cluster's admin), a
+  // reinvocation must still be told apart from the reconciler's own writes.
+  if (after !== undefined) {
+    const r = ctx.seal.open(after);
+    if (r && r.deployment === (oldD.metadata.uid ?? '') && r.base === (oldD.metadata.resourceVersion ?? '')) return 'ours';
+  }
+  if (ctx.self !== undefined && req.userInfo.username === ctx.self) return 'self';
+  return 'planted';
+}
+
+function plantedMessage(d: Deployment): string {
+  return `annotation ${PENDING_CHANGE_ANNOTATION} of Deployment ${d.metadata.name} is written only by kube-bluegreen (it records a redirected change); leave it out of your change`;
+}
+
+function plantedWarning(d: Deployment): string {
+  return `ignored the change to annotation ${PENDING_CHANGE_ANNOTATION} of ${d.metadata.name}: only kube-bluegreen writes it`;
 }
 
 /** Of the live colour: every Deployment whose pod template carries it receives traffic (duplicates included). */
@@ -248,7 +355,7 @@ function decideScale(req: AdmissionRequest, view: AppView): Decision {
 
 // ---- Services ---------------------------------------------------------------
 
-function decideService(req: AdmissionRequest, view: AppView, now: Date): Decision {
+function decideService(req: AdmissionRequest, view: AppView, now: Date, _ctx: AdmissionContext): Decision {
   if (req.operation === 'DELETE') return allow();
   const svc = req.object as Service;
   const oldSvc = req.operation === 'UPDATE' ? (req.oldObject as Service) : undefined;
@@ -288,7 +395,7 @@ function decideService(req: AdmissionRequest, view: AppView, now: Date): Decisio
   const currentD = isColour(current) ? view.deployments[current] : undefined;
   const required = currentD?.spec?.replicas ?? target.spec?.replicas ?? 1;
   const ready = readyToServe(target, required);
-  const inFlight = redirectInFlight(view, svc, colour, now);
+  const inFlight = pendingSwitchBlocker(view, colour, now);
   const why = inFlight ?? (ready.ok ? undefined : ready.reason);
   if (!why) return allow();
   if (override)

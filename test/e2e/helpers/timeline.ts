@@ -113,8 +113,8 @@ export interface TemplateRecord {
   /** Whether the Deployment was its app's live colour when this template was committed. */
   live: boolean;
   template: string;
-  /** The Deployment's bluegreen.io/last-redirect annotation at that commit (which request the webhook redirected there). */
-  lastRedirect?: string;
+  /** The Deployment's bluegreen.io/last-change annotation at that commit (which recorded change the reconciler settled there). */
+  lastChange?: string;
 }
 
 export interface SwitchEvent {
@@ -131,6 +131,10 @@ export interface Replay {
   templates: TemplateRecord[];
   /** Each change of an active Service's slot selector. */
   switches: SwitchEvent[];
+  /** Every outcome the reconciler wrote (bluegreen.io/last-change), by request uid. */
+  outcomes: Map<string, { applied: boolean; reason?: string; deployment: string; rv: number }>;
+  /** Requests an outcome names as replaced by its change before they were applied. */
+  replaced: Set<string>;
   /** Live colour of each app at the end (from the last Service event). */
   liveAt(rv: number, app: string): string | undefined;
 }
@@ -143,6 +147,8 @@ export function replay(events: readonly TimelineEvent[], slotKey = 'slot'): Repl
   const violations: string[] = [];
   const templates: TemplateRecord[] = [];
   const switches: SwitchEvent[] = [];
+  const outcomes: Replay['outcomes'] = new Map();
+  const replaced = new Set<string>();
   const liveHistory = new Map<string, { rv: number; colour: string | undefined }[]>();
   const live = new Map<string, string | undefined>();
   const deps = new Map<string, { template: string; colour: string | undefined; app: string | undefined }>();
@@ -168,6 +174,16 @@ export function replay(events: readonly TimelineEvent[], slotKey = 'slot'): Repl
         continue;
       }
       const app = appOf(o);
+      const lastChange: string | undefined = o.metadata.annotations?.['bluegreen.io/last-change'];
+      if (lastChange) {
+        try {
+          const oc = JSON.parse(lastChange) as { request: string; applied: boolean; reason?: string; replaced?: string[] };
+          for (const r of oc.replaced ?? []) replaced.add(r);
+          if (!outcomes.has(oc.request)) outcomes.set(oc.request, { applied: oc.applied, ...(oc.reason ? { reason: oc.reason } : {}), deployment: name, rv: ev.rv });
+        } catch {
+          /* not ours to judge */
+        }
+      }
       const template = canonicalJson(o.spec?.template);
       const colour: string | undefined = o.spec?.template?.metadata?.labels?.[slotKey];
       const isLive = !!app && live.get(app) !== undefined && live.get(app) === colour;
@@ -180,7 +196,7 @@ export function replay(events: readonly TimelineEvent[], slotKey = 'slot'): Repl
           images: (o.spec?.template?.spec?.containers ?? []).map((c: any) => c.image),
           live: isLive,
           template,
-          lastRedirect: o.metadata.annotations?.['bluegreen.io/last-redirect'],
+          ...(lastChange ? { lastChange } : {}),
         });
         if (prev && isLive)
           violations.push(
@@ -198,6 +214,8 @@ export function replay(events: readonly TimelineEvent[], slotKey = 'slot'): Repl
       violations.push(`rv ${ev.rv}: ReplicaSet ${name} was created for ${owner}, the live colour ${d.colour} of app ${d.app}`);
   }
   return {
+    outcomes,
+    replaced,
     violations,
     templates,
     switches,

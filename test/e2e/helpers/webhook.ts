@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { WEBHOOK_CLIENT_NAME } from '../../cluster/control-plane.ts';
 import { clusterEnv, kubectl, waitFor } from './cluster.ts';
 
 const REPO = resolve(import.meta.dirname, '../../..');
@@ -26,10 +27,14 @@ export interface RunningWebhook {
   kill(): Promise<void>;
   /** Start again on the same port and certificate directory after kill(). */
   restart(): Promise<void>;
-  /** GET a path on the webhook's HTTPS server. */
+  /** GET a path on the webhook's HTTPS server (with the API server's client certificate). */
   get(path: string): Promise<{ status: number; body: string }>;
-  /** POST a body (string or object) to a path. */
+  /** POST a body (string or object) to a path, presenting the API server's client certificate. */
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: string }>;
+  /** POST as anyone else: no client certificate, or one of your own. */
+  postAs(client: ClientCert | undefined, path: string, body: unknown): Promise<{ status: number; body: string }>;
+  /** Port of the plain-HTTP probe listener (/healthz, /readyz, /metrics). */
+  probePort: number;
   pid(): number | undefined;
 }
 
@@ -45,6 +50,8 @@ export interface StartOptions {
    * files sharing one cluster never see each other's webhooks. Also the probe namespace.
    */
   namespace?: string;
+  /** Client authentication of the API server (the local control plane presents its certificate): default on. */
+  clientAuth?: boolean;
   /** Default debug. At info level an allowed request logs nothing, so give a `probe`. */
   logLevel?: string;
   /**
@@ -65,10 +72,29 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function httpsRequest(port: number, ca: string, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}) {
+export interface ClientCert {
+  cert: string;
+  key: string;
+}
+
+/** The client certificate the local API server presents to webhooks. */
+export function apiserverClientCert(): ClientCert {
+  const env = clusterEnv();
+  return { cert: readFileSync(env.webhookClientCert, 'utf8'), key: readFileSync(env.webhookClientKey, 'utf8') };
+}
+
+export function httpsRequest(
+  port: number,
+  ca: string,
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+  client?: ClientCert,
+) {
   return new Promise<{ status: number; body: string }>((res, rej) => {
     const req = https.request(
-      { host: '127.0.0.1', port, method, path, ca, headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers },
+      { host: '127.0.0.1', port, method, path, ca, ...(client ?? {}), headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers },
       (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (c: Buffer) => chunks.push(c));
@@ -76,6 +102,7 @@ export function httpsRequest(port: number, ca: string, method: string, path: str
         r.on('error', rej);
       },
     );
+    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
     req.on('error', rej);
     req.end(body);
   });
@@ -84,6 +111,8 @@ export function httpsRequest(port: number, ca: string, method: string, path: str
 export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebhook> {
   const env = clusterEnv();
   const port = await freePort();
+  const probePort = await freePort();
+  const clientAuth = opts.clientAuth ?? true;
   const certDir = mkdtempSync(join(tmpdir(), 'kbg-webhook-'));
   // Always kbg-e2e-*: the e2e global setup removes such configurations left by a run that died.
   const configName = `kbg-e2e-${opts.configName ? `${opts.configName}-` : ''}${process.pid}-${port}`;
@@ -99,7 +128,9 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
     '--namespace', 'default',
     '--leader-election-id', configName,
     '--shutdown-delay', '0',
-    '--scale-down-interval', '1',
+    '--resync-interval', '2',
+    '--probe-listen', `127.0.0.1:${probePort}`,
+    ...(clientAuth ? ['--client-ca-file', env.caCert, '--client-names', WEBHOOK_CLIENT_NAME] : []),
     '--log-level', opts.logLevel ?? 'debug',
     ...(opts.namespace ? ['--namespace-match-labels', `kubernetes.io/metadata.name=${opts.namespace}`] : []),
     ...(opts.extraArgs ?? []),
@@ -161,8 +192,11 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
       await kill();
       await launch();
     },
-    get: (path) => httpsRequest(port, ca, 'GET', path),
-    post: (path, body, headers) => httpsRequest(port, ca, 'POST', path, typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body), headers),
+    probePort,
+    get: (path) => httpsRequest(port, ca, 'GET', path, undefined, {}, clientAuth ? apiserverClientCert() : undefined),
+    post: (path, body, headers) =>
+      httpsRequest(port, ca, 'POST', path, typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body), headers, clientAuth ? apiserverClientCert() : undefined),
+    postAs: (client, path, body) => httpsRequest(port, ca, 'POST', path, typeof body === 'string' ? body : JSON.stringify(body), {}, client),
   };
 }
 

@@ -2,7 +2,9 @@
 // Services of one app, the app's resolved view, and AdmissionRequests about
 // them. Every builder returns a fresh object; `edit` clones before changing.
 import { type AppView, resolveApp } from '../../../src/core/app.ts';
+import type { AdmissionContext } from '../../../src/core/admission/decide.ts';
 import type { AdmissionRequest, Operation } from '../../../src/core/admission/review.ts';
+import { recordSeal } from '../../../src/core/pending-change.ts';
 import type { Deployment, Scale, Service, UserInfo } from '../../../src/core/k8s-types.ts';
 import { APP_LABEL, LIVE_LABEL, ROLE_ANNOTATION, SLOT_LABEL_ANNOTATION } from '../../../src/core/labels.ts';
 
@@ -12,6 +14,11 @@ export const IMAGE_V1 = 'registry.example/shop:v1';
 export const IMAGE_V2 = 'registry.example/shop:v2';
 /** A fixed clock for every test that needs one. */
 export const NOW = new Date('2030-01-02T03:04:05.000Z');
+
+/** The seal every test's webhook uses (a fixed key), and the webhook's own identity. */
+export const SEAL = recordSeal(Buffer.from('kube-bluegreen unit-test record key'));
+export const SELF = 'system:serviceaccount:kube-bluegreen:kube-bluegreen';
+export const CTX: AdmissionContext = { seal: SEAL, self: SELF };
 
 export const ADMIN: UserInfo = { username: 'alice', uid: 'u-alice', groups: ['devs', 'system:authenticated'] };
 
@@ -272,7 +279,7 @@ export function selecting(s: Service, colour: string | null, slotKey = 'slot'): 
   });
 }
 
-export function annotated(s: Service, annotations: Record<string, string>): Service {
+export function annotated<T extends Service | Deployment>(s: T, annotations: Record<string, string>): T {
   return edit(s, (c) => {
     c.metadata.annotations = { ...c.metadata.annotations, ...annotations };
   });

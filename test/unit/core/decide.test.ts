@@ -8,15 +8,19 @@ import type { AdmissionRequest } from '../../../src/core/admission/review.ts';
 import type { Deployment } from '../../../src/core/k8s-types.ts';
 import {
   FORCE_SWITCH_ANNOTATION,
-  LAST_REDIRECT_ANNOTATION,
-  REDIRECT_IN_FLIGHT_ANNOTATION,
+  LAST_CHANGE_ANNOTATION,
+  PENDING_CHANGE_ANNOTATION,
   RESTARTED_AT_ANNOTATION,
   ROLE_ANNOTATION,
   SLOT_LABEL_ANNOTATION,
 } from '../../../src/core/labels.ts';
+import { annotationPath, type PendingChange } from '../../../src/core/pending-change.ts';
 import { templateHash } from '../../../src/core/template.ts';
 import {
   ADMIN,
+  CTX,
+  SEAL,
+  SELF,
   annotated,
   deployment,
   deploymentCreate,
@@ -49,43 +53,79 @@ function redirected(d: Decision): Extract<Decision, { allowed: true }> {
   if (d.outcome !== 'redirected') throw new Error(`expected a redirect, got ${d.outcome}: ${JSON.stringify(d)}`);
   return d;
 }
+/** The part of a redirect's patch that restores the live template. */
+function revertOps(d: Extract<Decision, { allowed: true }>) {
+  return d.patch!.filter((op) => !op.path.startsWith('/metadata/annotations'));
+}
+/** The pending-change record a redirect's patch writes, opened with the test seal. */
+function recordOf(d: Extract<Decision, { allowed: true }>): PendingChange {
+  const op = d.patch!.find((o) => o.path.startsWith('/metadata/annotations')) as { path: string; value: unknown } | undefined;
+  if (!op) throw new Error('the patch writes no record');
+  const value = op.path === '/metadata/annotations' ? (op.value as Record<string, string>)[PENDING_CHANGE_ANNOTATION] : (op.value as string);
+  expect(op.path === '/metadata/annotations' || op.path === annotationPath(PENDING_CHANGE_ANNOTATION)).toBe(true);
+  const r = SEAL.open(value!);
+  if (!r) throw new Error('the record does not open with the seal');
+  return r;
+}
+/** The request object as the API server stores it after the patch. */
+function applied<T>(obj: T, d: Extract<Decision, { allowed: true }>): T {
+  return fjp.applyPatch(structuredClone(obj), d.patch!, true, false).newDocument;
+}
 
 describe('UPDATE of the live colour that changes its pod template: redirected to the idle colour', () => {
   const { blue, green, view } = shop();
 
-  it('set image: the live object keeps its template, the idle colour gets the new one', () => {
+  it('set image: the live object keeps its template and records the change; the check names the idle colour', () => {
     const req = deploymentUpdate(blue, withImage(blue, IMAGE_V2), { uid: 'uid-1' });
-    const d = redirected(decide('mutate', req, view, NOW));
+    const d = redirected(decide('mutate', req, view, NOW, CTX));
     expect(d.allowed).toBe(true);
-    expect(d.patch).toEqual([{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: IMAGE_V1 }]);
+    expect(revertOps(d)).toEqual([{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: IMAGE_V1 }]);
     expect(d.warnings).toEqual([`image change redirected to shop-green (idle); ${SWITCH_HINT}`]);
-    const template = withImage(green, IMAGE_V2).spec!.template!;
-    expect(d.effect).toEqual({
-      kind: 'redirect',
-      namespace: 'prod',
-      app: 'shop',
-      slotKey: 'slot',
-      activeService: 'shop',
-      live: { name: 'shop-blue', colour: 'blue' },
-      idle: { name: 'shop-green', colour: 'green' },
-      template,
-      templateHash: templateHash(template, 'slot'),
+    const requested = withImage(blue, IMAGE_V2).spec!.template!;
+    expect(recordOf(d)).toEqual({
+      v: 1,
+      template: requested,
+      hash: templateHash(requested, 'slot'),
+      bases: { blue: templateHash(blue.spec!.template, 'slot'), green: templateHash(green.spec!.template, 'slot') },
+      from: 'blue',
+      to: 'green',
       minReplicas: 2,
       summary: 'image change',
-      requestUid: 'uid-1',
+      by: 'alice',
+      request: 'uid-1',
+      at: NOW.toISOString(),
+      deployment: blue.metadata.uid,
+      base: blue.metadata.resourceVersion,
+    });
+    const template = withImage(green, IMAGE_V2).spec!.template!;
+    expect(d.check).toEqual({
+      namespace: 'prod',
+      app: 'shop',
+      live: { name: 'shop-blue', colour: 'blue' },
+      idle: { name: 'shop-green', colour: 'green' },
+      idleOps: [
+        { op: 'test', path: '/spec/template/metadata/labels/slot', value: 'green' },
+        { op: 'replace', path: '/spec/template', value: template },
+      ],
+      summary: 'image change',
       user: ADMIN,
     });
   });
 
-  it('the patch applied to the request object gives back the old object', () => {
-    const newD = edit(withImage(blue, IMAGE_V2), (c) => {
-      c.spec!.template!.spec!.containers![0]!.env = [{ name: 'GREETING', value: 'hi' }, { name: 'MORE', value: 'x' }];
-      c.spec!.template!.metadata!.annotations = { note: 'new' };
-    });
-    const d = redirected(decide('mutate', deploymentUpdate(blue, newD), view, NOW));
-    const patched = fjp.applyPatch(structuredClone(newD), d.patch!, true, false).newDocument;
-    expect(patched).toEqual(blue);
-    expect(d.effect!.summary).toBe('pod template change');
+  it('the stored live object is the old one plus the record, nothing else', () => {
+    const newD = withImage(blue, IMAGE_V2);
+    const d = redirected(decide('mutate', deploymentUpdate(blue, newD), view, NOW, CTX));
+    const stored = applied(newD, d);
+    const { [PENDING_CHANGE_ANNOTATION]: rec, ...rest } = stored.metadata.annotations ?? {};
+    expect(rec).toBeDefined();
+    expect({ ...stored, metadata: { ...stored.metadata, annotations: rest } }).toEqual({ ...blue, metadata: { ...blue.metadata, annotations: {} } });
+  });
+
+  it('a record that would take the annotations past 256 KiB is refused, with what to do instead', () => {
+    const big = edit(withImage(blue, IMAGE_V2), (c) => (c.spec!.template!.spec!.containers![0]!.env = [{ name: 'BIG', value: 'x'.repeat(270_000) }]));
+    const d = denied(decide('mutate', deploymentUpdate(blue, big), view, NOW, CTX));
+    expect(d.code).toBe(422);
+    expect(d.message).toMatch(/^this pod template change to shop-blue \(live\) is too large to record for shop-green \(idle\).*Apply it to shop-green directly/);
   });
 
   it('the input objects are not modified', () => {
@@ -93,7 +133,7 @@ describe('UPDATE of the live colour that changes its pod template: redirected to
     const req = deploymentUpdate(blue, newD);
     const before = structuredClone(req);
     const viewBefore = structuredClone(view);
-    decide('mutate', req, view, NOW);
+    decide('mutate', req, view, NOW, CTX);
     expect(req).toEqual(before);
     expect(view).toEqual(viewBefore);
   });
@@ -102,11 +142,12 @@ describe('UPDATE of the live colour that changes its pod template: redirected to
     { name: 'replicas raised with the image', from: 2, to: 4, min: 4 },
     { name: 'replicas lowered with the image', from: 2, to: 1, min: 1 },
     { name: 'replicas unchanged', from: 2, to: 2, min: 2 },
-  ])('$name: the idle colour is raised to at least $min (effect.minReplicas), the live keeps the new count', ({ to, min }) => {
+  ])('$name: the idle colour is raised to at least $min (record.minReplicas), the live keeps the new count', ({ to, min }) => {
     const newD = withReplicas(withImage(blue, IMAGE_V2), to);
-    const d = redirected(decide('mutate', deploymentUpdate(blue, newD), view, NOW));
-    expect(d.effect!.minReplicas).toBe(min);
-    const patched = fjp.applyPatch(structuredClone(newD), d.patch!, true, false).newDocument;
+    const d = redirected(decide('mutate', deploymentUpdate(blue, newD), view, NOW, CTX));
+    expect(recordOf(d).minReplicas).toBe(min);
+    expect(d.check!.idleOps.some((op) => op.path === '/spec/replicas')).toBe(min > 2);
+    const patched = applied(newD, d);
     expect(patched.spec!.replicas).toBe(to);
     expect(patched.spec!.template).toEqual(blue.spec!.template);
   });
@@ -149,30 +190,30 @@ describe('UPDATE of the live colour that changes its pod template: redirected to
       summary: 'image change',
     },
   ])('$name -> redirected as "$summary"', ({ change, summary }) => {
-    const d = redirected(decide('mutate', deploymentUpdate(blue, edit(blue, change)), view, NOW));
-    expect(d.effect!.summary).toBe(summary);
+    const d = redirected(decide('mutate', deploymentUpdate(blue, edit(blue, change)), view, NOW, CTX));
+    expect(recordOf(d).summary).toBe(summary);
     expect(d.warnings[0]).toBe(`${summary} redirected to shop-green (idle); ${SWITCH_HINT}`);
   });
 
   it('an init container image alone is an "image change"', () => {
     const withInit = (image: string) => edit(blue, (c) => (c.spec!.template!.spec!.initContainers = [{ name: 'init', image }]));
     const v = viewOf([withInit('busybox:1'), edit(green, (c) => (c.spec!.template!.spec!.initContainers = [{ name: 'init', image: 'busybox:1' }]))], [shop().svc]);
-    const d = redirected(decide('mutate', deploymentUpdate(withInit('busybox:1'), withInit('busybox:2')), v, NOW));
-    expect(d.effect!.summary).toBe('image change');
-    expect(d.patch).toEqual([{ op: 'replace', path: '/spec/template/spec/initContainers/0/image', value: 'busybox:1' }]);
+    const d = redirected(decide('mutate', deploymentUpdate(withInit('busybox:1'), withInit('busybox:2')), v, NOW, CTX));
+    expect(recordOf(d).summary).toBe('image change');
+    expect(revertOps(d)).toEqual([{ op: 'replace', path: '/spec/template/spec/initContainers/0/image', value: 'busybox:1' }]);
   });
 
-  it('a dry-run request gets the same decision (the handler, not decide, skips the side effect)', () => {
+  it('a dry-run request gets the same decision (nothing is written either way: the record is stored only with the request)', () => {
     const newD = withImage(blue, IMAGE_V2);
-    const wet = decide('mutate', deploymentUpdate(blue, newD, { uid: 'same' }), view, NOW);
-    const dry = decide('mutate', deploymentUpdate(blue, newD, { uid: 'same', dryRun: true }), view, NOW);
+    const wet = decide('mutate', deploymentUpdate(blue, newD, { uid: 'same' }), view, NOW, CTX);
+    const dry = decide('mutate', deploymentUpdate(blue, newD, { uid: 'same', dryRun: true }), view, NOW, CTX);
     expect(dry).toEqual(wet);
     expect(dry.outcome).toBe('redirected');
   });
 
   it('in the default namespace the hint has no -n flag', () => {
     const s = shop({ namespace: 'default' });
-    const d = redirected(decide('mutate', deploymentUpdate(s.blue, withImage(s.blue, IMAGE_V2), { namespace: 'default' }), s.view, NOW));
+    const d = redirected(decide('mutate', deploymentUpdate(s.blue, withImage(s.blue, IMAGE_V2), { namespace: 'default' }), s.view, NOW, CTX));
     expect(d.warnings).toEqual(["image change redirected to shop-green (idle); run 'kubectl bg switch shop' when it is ready"]);
   });
 
@@ -188,7 +229,7 @@ describe('UPDATE of the live colour that changes its pod template: redirected to
     { name: 'idle holds a third version but is scaled to 0', idleImage: 'registry.example/shop:v0', idleReplicas: 0, extra: [] },
   ])('$name -> warnings $extra', ({ idleImage, idleReplicas, extra }) => {
     const s = shop({ idleImage, idleReplicas });
-    const d = redirected(decide('mutate', deploymentUpdate(s.blue, withImage(s.blue, IMAGE_V2)), s.view, NOW));
+    const d = redirected(decide('mutate', deploymentUpdate(s.blue, withImage(s.blue, IMAGE_V2)), s.view, NOW, CTX));
     expect(d.warnings).toEqual([`image change redirected to shop-green (idle); ${SWITCH_HINT}`, ...extra]);
   });
 
@@ -196,19 +237,20 @@ describe('UPDATE of the live colour that changes its pod template: redirected to
     const s = shop();
     const svc = selecting(s.svc, 'green');
     const view = viewOf([s.blue, s.green], [svc]);
-    const d = redirected(decide('mutate', deploymentUpdate(s.green, withImage(s.green, IMAGE_V2)), view, NOW));
-    expect(d.effect!.idle).toEqual({ name: 'shop-blue', colour: 'blue' });
-    expect(d.effect!.live).toEqual({ name: 'shop-green', colour: 'green' });
-    expect(d.effect!.template.metadata!.labels!.slot).toBe('blue');
+    const d = redirected(decide('mutate', deploymentUpdate(s.green, withImage(s.green, IMAGE_V2)), view, NOW, CTX));
+    expect(d.check!.idle).toEqual({ name: 'shop-blue', colour: 'blue' });
+    expect(d.check!.live).toEqual({ name: 'shop-green', colour: 'green' });
+    expect(((d.check!.idleOps[1] as { value: unknown }).value as { metadata: { labels: Record<string, string> } }).metadata.labels.slot).toBe('blue');
+    expect(recordOf(d)).toMatchObject({ from: 'green', to: 'blue' });
   });
 
   it('custom slot key (annotation on the active Service) and extra selector labels', () => {
     const s = shop({ slotKey: 'environment', extraLabels: { tier: 'frontend' } });
     expect(s.view.slotKey).toBe('environment');
-    const d = redirected(decide('mutate', deploymentUpdate(s.blue, withImage(s.blue, IMAGE_V2)), s.view, NOW));
-    expect(d.effect!.slotKey).toBe('environment');
-    expect(d.effect!.template.metadata!.labels).toEqual({ app: 'shop', tier: 'frontend', environment: 'green' });
-    expect(d.effect!.idle.name).toBe('shop-green');
+    const d = redirected(decide('mutate', deploymentUpdate(s.blue, withImage(s.blue, IMAGE_V2)), s.view, NOW, CTX));
+    expect(d.check!.idleOps[0]).toEqual({ op: 'test', path: '/spec/template/metadata/labels/environment', value: 'green' });
+    expect(((d.check!.idleOps[1] as { value: unknown }).value as { metadata: { labels: Record<string, string> } }).metadata.labels).toEqual({ app: 'shop', tier: 'frontend', environment: 'green' });
+    expect(d.check!.idle.name).toBe('shop-green');
   });
 });
 
@@ -235,7 +277,7 @@ describe('UPDATE of the live colour that changes only replicas or metadata: allo
   ])('$name', ({ change, old }) => {
     const oldD = old ? edit(blue, old) : blue;
     for (const endpoint of ['mutate', 'validate'] as const)
-      expect(decide(endpoint, deploymentUpdate(oldD, edit(oldD, change)), view, NOW)).toEqual(ALLOWED);
+      expect(decide(endpoint, deploymentUpdate(oldD, edit(oldD, change)), view, NOW, CTX)).toEqual(ALLOWED);
   });
 });
 
@@ -255,7 +297,7 @@ describe('scaling the live colour to 0, or DELETE of the live Deployment: refuse
     { name: 'scale subresource 2 -> 0 (replicas omitted, as the API server sends 0)', endpoint: 'validate' as Endpoint, req: scaleUpdate('shop-blue', 2, undefined) },
     { name: 'scale subresource 2 -> explicit 0', endpoint: 'validate' as Endpoint, req: scaleUpdate('shop-blue', 2, 0) },
   ])('$name', ({ endpoint, req }) => {
-    expect(decide(endpoint, req, view, NOW)).toEqual({ allowed: false, outcome: 'denied', code: 403, reason: 'Forbidden', message: scaleToZero, warnings: [] });
+    expect(decide(endpoint, req, view, NOW, CTX)).toEqual({ allowed: false, outcome: 'denied', code: 403, reason: 'Forbidden', message: scaleToZero, warnings: [] });
   });
 
   it.each([
@@ -266,14 +308,14 @@ describe('scaling the live colour to 0, or DELETE of the live Deployment: refuse
     { name: 'Deployment already at 0 stays at 0', req: deploymentUpdate(withReplicas(blue, 0), edit(withReplicas(blue, 0), (c) => (c.metadata.labels!.x = 'y'))) },
     { name: 'idle Deployment replicas 2 -> 0', req: deploymentUpdate(green, withReplicas(green, 0)) },
   ])('allowed: $name', ({ req }) => {
-    expect(decide('validate', req, view, NOW)).toEqual(ALLOWED);
+    expect(decide('validate', req, view, NOW, CTX)).toEqual(ALLOWED);
   });
 
   const deleteLive =
     "Deployment shop-blue is the live colour (blue) of app shop: Service shop sends traffic to it. Switch first with 'kubectl bg switch shop -n prod', then delete it; to remove the whole app, delete Service shop first";
 
   it('DELETE of the live Deployment at validate', () => {
-    expect(decide('validate', deploymentDelete(blue), view, NOW)).toEqual({
+    expect(decide('validate', deploymentDelete(blue), view, NOW, CTX)).toEqual({
       allowed: false,
       outcome: 'denied',
       code: 403,
@@ -299,17 +341,17 @@ describe('scaling the live colour to 0, or DELETE of the live Deployment: refuse
       user: { username: 'system:serviceaccount:kube-system:generic-garbage-collector' },
     },
   ])('DELETE allowed: $name', ({ endpoint, d, user }) => {
-    expect(decide(endpoint, deploymentDelete(d, { user }), view, NOW)).toEqual(ALLOWED);
+    expect(decide(endpoint, deploymentDelete(d, { user }), view, NOW, CTX)).toEqual(ALLOWED);
   });
 
   it('DELETE by a user merely named like a controller is refused', () => {
-    const d = decide('validate', deploymentDelete(blue, { user: { username: 'namespace-controller' } }), view, NOW);
+    const d = decide('validate', deploymentDelete(blue, { user: { username: 'namespace-controller' } }), view, NOW, CTX);
     expect(denied(d).message).toBe(deleteLive);
   });
 
   it('DELETE in the default namespace: the hint has no -n flag', () => {
     const s = shop({ namespace: 'default' });
-    expect(denied(decide('validate', deploymentDelete(s.blue, { namespace: 'default' }), s.view, NOW)).message).toContain(
+    expect(denied(decide('validate', deploymentDelete(s.blue, { namespace: 'default' }), s.view, NOW, CTX)).message).toContain(
       "Switch first with 'kubectl bg switch shop', then delete it",
     );
   });
@@ -321,13 +363,13 @@ describe('UPDATE of the idle colour: allowed as is', () => {
     { name: 'set image', change: (c: Deployment) => (c.spec!.template!.spec!.containers![0]!.image = IMAGE_V2) },
     { name: 'set env', change: (c: Deployment) => (c.spec!.template!.spec!.containers![0]!.env = []) },
     { name: 'scale to 0', change: (c: Deployment) => (c.spec!.replicas = 0) },
-    { name: 'the redirect writing its record and template', change: (c: Deployment) => {
-        c.metadata.annotations = { [LAST_REDIRECT_ANNOTATION]: '{"from":"shop-blue"}' };
+    { name: 'the reconciler writing the change and its last-change note', change: (c: Deployment) => {
+        c.metadata.annotations = { [LAST_CHANGE_ANNOTATION]: '{"from":"shop-blue"}' };
         c.spec!.template!.spec!.containers![0]!.image = IMAGE_V2;
       } },
   ])('$name', ({ change }) => {
     for (const endpoint of ['mutate', 'validate'] as const)
-      expect(decide(endpoint, deploymentUpdate(green, edit(green, change)), view, NOW)).toEqual(ALLOWED);
+      expect(decide(endpoint, deploymentUpdate(green, edit(green, change)), view, NOW, CTX)).toEqual(ALLOWED);
   });
 });
 
@@ -386,7 +428,7 @@ describe("a change to a Deployment's slot or app label in its template, or to it
     },
   ])('$name', ({ view: v, old, change, message }) => {
     for (const endpoint of ['mutate', 'validate'] as const) {
-      const d = denied(decide(endpoint, deploymentUpdate(old, edit(old, change)), v, NOW));
+      const d = denied(decide(endpoint, deploymentUpdate(old, edit(old, change)), v, NOW, CTX));
       expect(d.code).toBe(422);
       expect(d.reason).toBe('Invalid');
       expect(d.message).toMatch(message);
@@ -395,7 +437,7 @@ describe("a change to a Deployment's slot or app label in its template, or to it
 
   it('the selector keys in another order is not a change', () => {
     const reordered = edit(blue, (c) => (c.spec!.selector = { matchLabels: { slot: 'blue', app: 'shop' } }));
-    expect(decide('mutate', deploymentUpdate(blue, reordered), view, NOW)).toEqual(ALLOWED);
+    expect(decide('mutate', deploymentUpdate(blue, reordered), view, NOW, CTX)).toEqual(ALLOWED);
   });
 });
 
@@ -403,7 +445,7 @@ describe('a Service selector patch on an enrolled Service', () => {
   // green rolled out at 2 replicas, the live count.
   const { blue, green, svc, view } = shop();
   const notReady = (d: Deployment) => viewOf([blue, d], [svc]);
-  const validate = (req: AdmissionRequest, v: AppView = view) => decide('validate', req, v, NOW);
+  const validate = (req: AdmissionRequest, v: AppView = view) => decide('validate', req, v, NOW, CTX);
 
   it('to a fully available colour: allowed', () => {
     expect(validate(serviceUpdate(svc, selecting(svc, 'green')))).toEqual(ALLOWED);
@@ -505,43 +547,41 @@ describe('a Service selector patch on an enrolled Service', () => {
     expect(d.message).toContain('shop-green is scaled to 3 replicas, fewer than the 5 the live colour runs');
   });
 
-  describe('with an in-flight redirect record on the Service', () => {
-    const at = new Date(NOW.getTime() - 3000).toISOString();
-    const record = (o: { to?: string; template?: string; at?: string }) =>
-      annotated(svc, { [REDIRECT_IN_FLIGHT_ANNOTATION]: JSON.stringify({ to: 'green', template: 'ffffffffffff', at, ...o }) });
-    const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
-    it.each([
-      { name: 'fresh (3 s), green not on the redirected template yet', rec: {}, why: 'a change is being redirected to shop-green right now (3s ago)' },
-      { name: 'fresh (29.4 s)', rec: { at: ago(29.4) }, why: 'a change is being redirected to shop-green right now (29s ago)' },
-      { name: 'slightly in the future (clock skew 4 s)', rec: { at: ago(-4) }, why: 'a change is being redirected to shop-green right now (0s ago)' },
-    ])('$name: refused', ({ rec, why }) => {
-      const withRec = record(rec);
-      const d = denied(validate(serviceUpdate(withRec, selecting(withRec, 'green'))));
-      expect(d.message).toBe(`Service shop cannot send app shop's traffic to green yet: ${why}${tail}`);
+  describe('with a change pending on the live colour (recorded, not yet applied to green)', () => {
+    const pendingOn = (d: Deployment, value: string) => annotated(d, { [PENDING_CHANGE_ANNOTATION]: value });
+    const sealed = (at: string) =>
+      SEAL.seal({
+        template: withImage(blue, IMAGE_V2).spec!.template!,
+        hash: 'h',
+        bases: {},
+        from: 'blue',
+        to: 'green',
+        minReplicas: 2,
+        summary: 'image change',
+        by: 'bob',
+        request: 'r-1',
+        at,
+        deployment: blue.metadata.uid ?? '',
+        base: '1',
+      });
+    it('a switch is refused until the change has reached green', () => {
+      const v = viewOf([pendingOn(blue, sealed(new Date(NOW.getTime() - 3000).toISOString())), green], [svc]);
+      const d = denied(validate(serviceUpdate(svc, selecting(svc, 'green')), v));
+      expect(d.message).toBe(
+        `Service shop cannot send app shop's traffic to green yet: the image change by bob (3s ago) recorded on shop-blue has not reached shop-green yet; it is being applied${tail}`,
+      );
     });
-
-    it.each([
-      { name: 'stale (31 s)', rec: { at: ago(31) } },
-      { name: 'exactly 30 s old', rec: { at: ago(30) } },
-      { name: 'far in the future (6 s)', rec: { at: ago(-6) } },
-      { name: 'green already runs the redirected template', rec: { template: templateHash(green.spec!.template, 'slot') } },
-      { name: 'the record is for blue', rec: { to: 'blue' } },
-      { name: 'the record is not a time', rec: { at: 'yesterday' } },
-    ])('$name: allowed', ({ rec }) => {
-      const withRec = record(rec);
-      expect(validate(serviceUpdate(withRec, selecting(withRec, 'green')))).toEqual(ALLOWED);
+    it('an unreadable record holds the switch back too (the reconciler removes it)', () => {
+      const v = viewOf([pendingOn(blue, '{not json'), green], [svc]);
+      expect(denied(validate(serviceUpdate(svc, selecting(svc, 'green')), v)).message).toContain(
+        'a redirected change recorded on shop-blue has not reached shop-green yet',
+      );
     });
-
-    it('unreadable record: ignored', () => {
-      const withRec = annotated(svc, { [REDIRECT_IN_FLIGHT_ANNOTATION]: '{not json' });
-      expect(validate(serviceUpdate(withRec, selecting(withRec, 'green')))).toEqual(ALLOWED);
-    });
-
-    it('the explicit override also passes a fresh record, saying why', () => {
-      const withRec = record({});
-      const newSvc = annotated(selecting(withRec, 'green'), { [FORCE_SWITCH_ANNOTATION]: 'green' });
-      expect(validate(serviceUpdate(withRec, newSvc))).toHaveProperty('warnings', [
-        'switched Service shop to green by explicit override (bluegreen.io/force-switch-to=green) although a change is being redirected to shop-green right now (3s ago)',
+    it('the explicit override passes it, saying why', () => {
+      const v = viewOf([pendingOn(blue, sealed(NOW.toISOString())), green], [svc]);
+      const newSvc = annotated(selecting(svc, 'green'), { [FORCE_SWITCH_ANNOTATION]: 'green' });
+      expect(validate(serviceUpdate(svc, newSvc), v)).toHaveProperty('warnings', [
+        'switched Service shop to green by explicit override (bluegreen.io/force-switch-to=green) although the image change by bob (0s ago) recorded on shop-blue has not reached shop-green yet; it is being applied',
       ]);
     });
   });
@@ -610,8 +650,8 @@ describe('a Service selector patch on an enrolled Service', () => {
   });
 
   it('Service requests at the mutate endpoint are allowed untouched (validate decides)', () => {
-    expect(decide('mutate', serviceUpdate(svc, selecting(svc, null)), view, NOW)).toEqual(ALLOWED);
-    expect(decide('mutate', serviceUpdate(svc, selecting(svc, 'purple')), view, NOW)).toEqual(ALLOWED);
+    expect(decide('mutate', serviceUpdate(svc, selecting(svc, null)), view, NOW, CTX)).toEqual(ALLOWED);
+    expect(decide('mutate', serviceUpdate(svc, selecting(svc, 'purple')), view, NOW, CTX)).toEqual(ALLOWED);
   });
 });
 
@@ -649,7 +689,7 @@ describe('apps whose state is ambiguous', () => {
     },
   ])('$name: a template change to a Deployment that receives traffic is refused (409), never applied in place', ({ view, target, problem }) => {
     expect(view.problems).toEqual([problem]);
-    const d = denied(decide('mutate', deploymentUpdate(target, withImage(target, IMAGE_V2)), view, NOW));
+    const d = denied(decide('mutate', deploymentUpdate(target, withImage(target, IMAGE_V2)), view, NOW, CTX));
     expect(d.code).toBe(409);
     expect(d.reason).toBe('Conflict');
     expect(d.message).toBe(`app shop is in an ambiguous state: ${problem}`);
@@ -658,24 +698,24 @@ describe('apps whose state is ambiguous', () => {
   it('no Service at all: nothing is live, a change is allowed as is', () => {
     const v = viewOf([blue, green], []);
     expect(v.live).toBeUndefined();
-    expect(decide('mutate', deploymentUpdate(blue, withImage(blue, IMAGE_V2)), v, NOW)).toEqual(ALLOWED);
+    expect(decide('mutate', deploymentUpdate(blue, withImage(blue, IMAGE_V2)), v, NOW, CTX)).toEqual(ALLOWED);
   });
 
   it('the active Service selects no colour (traffic to both): a template change to either is refused (409), never applied in place', () => {
     const v = viewOf([blue, green], [selecting(svc, null)]);
-    const d = denied(decide('mutate', deploymentUpdate(green, withImage(green, IMAGE_V2)), v, NOW));
+    const d = denied(decide('mutate', deploymentUpdate(green, withImage(green, IMAGE_V2)), v, NOW, CTX));
     expect(d.code).toBe(409);
     expect(d.message).toBe('app shop is in an ambiguous state: Service shop selects no slot label; it should select slot=blue or slot=green');
   });
 
   it('the active Service selects no colour: a replicas-only change is still allowed, with the problem as a warning', () => {
     const v = viewOf([blue, green], [selecting(svc, null)]);
-    const d = decide('mutate', deploymentUpdate(green, edit(green, (c) => (c.spec!.replicas = 4))), v, NOW);
+    const d = decide('mutate', deploymentUpdate(green, edit(green, (c) => (c.spec!.replicas = 4))), v, NOW, CTX);
     expect(d).toEqual({ allowed: true, outcome: 'allowed', warnings: ['Service shop selects no slot label; it should select slot=blue or slot=green'] });
   });
 
   it('live change with no idle Deployment: refused with the init command', () => {
-    const d = denied(decide('mutate', deploymentUpdate(blue, withImage(blue, IMAGE_V2)), viewOf([blue], [svc]), NOW));
+    const d = denied(decide('mutate', deploymentUpdate(blue, withImage(blue, IMAGE_V2)), viewOf([blue], [svc]), NOW, CTX));
     expect(d.code).toBe(409);
     expect(d.message).toBe(
       "app shop has no green Deployment to take this change, and the live colour shop-blue must not change in place; create it with 'kubectl bg init shop -n prod --from deployment/shop-blue'",
@@ -686,46 +726,135 @@ describe('apps whose state is ambiguous', () => {
     const stray = edit(deployment({ colour: 'x', name: 'shop-tools' }), (c) => delete c.spec!.template!.metadata!.labels!.slot);
     const v = viewOf([blue, green, stray], [svc]);
     expect(v.problems).toEqual(['Deployment shop-tools of app shop has no slot=blue|green label in its pod template']);
-    expect(decide('mutate', deploymentUpdate(stray, withImage(stray, IMAGE_V2)), v, NOW)).toEqual(ALLOWED);
+    expect(decide('mutate', deploymentUpdate(stray, withImage(stray, IMAGE_V2)), v, NOW, CTX)).toEqual(ALLOWED);
   });
 });
 
-describe('the redirect crossing a switch', () => {
-  const { blue, view } = shop();
-  it('a live template change whose last-redirect annotation differs from the stored one is a 409 conflict', () => {
-    // The webhook's own patch of what was the idle colour, arriving after a switch made it live.
-    const stored = edit(blue, (c) => (c.metadata.annotations = { [LAST_REDIRECT_ANNOTATION]: '{"request":"a"}' }));
-    const incoming = edit(withImage(stored, IMAGE_V2), (c) => (c.metadata.annotations![LAST_REDIRECT_ANNOTATION] = '{"request":"b"}'));
-    for (const endpoint of ['mutate', 'validate'] as const) {
-      const d = denied(decide(endpoint, deploymentUpdate(stored, incoming), view, NOW));
-      expect(d.code).toBe(409);
-      expect(d.reason).toBe('Conflict');
-      expect(d.message).toBe(
-        'app shop switched to blue while a change was being redirected to shop-blue; nothing was changed. Run your command again',
-      );
-    }
+describe('the pending-change record: written only by kube-bluegreen', () => {
+  const { blue, green, view } = shop();
+  const KEY = PENDING_CHANGE_ANNOTATION;
+  const fields = (o: Partial<PendingChange> = {}) => ({
+    template: withImage(blue, IMAGE_V2).spec!.template!,
+    hash: templateHash(withImage(blue, IMAGE_V2).spec!.template, 'slot'),
+    bases: {},
+    from: 'blue' as const,
+    to: 'green' as const,
+    minReplicas: 2,
+    summary: 'image change',
+    by: 'mallory',
+    request: 'r-0',
+    at: NOW.toISOString(),
+    deployment: blue.metadata.uid ?? '',
+    base: blue.metadata.resourceVersion ?? '',
+    ...o,
+  });
+  const withRecord = (d: Deployment, value: string) => annotated(d, { [KEY]: value });
+
+  it.each([
+    { name: 'hand-written JSON', value: JSON.stringify({ v: 1, ...fields() }) },
+    { name: 'sealed, then altered (another image)', value: SEAL.seal(fields()).replace(IMAGE_V2, 'evil.example/shop:v9') },
+    { name: 'sealed with another key', value: JSON.stringify({ v: 1, ...fields(), sig: 'AAAA' }) },
+    { name: 'sealed for another update of this Deployment (replayed, e.g. from a dry run)', value: SEAL.seal(fields({ base: '999' })) },
+    { name: 'sealed for another Deployment', value: SEAL.seal(fields({ deployment: 'another-uid' })) },
+  ])('planted on the live colour ($name): validate refuses, mutate undoes it', ({ value }) => {
+    const incoming = withRecord(blue, value);
+    const v = denied(decide('validate', deploymentUpdate(blue, incoming), view, NOW, CTX));
+    expect(v.code).toBe(403);
+    expect(v.message).toBe(
+      'annotation bluegreen.io/pending-change of Deployment shop-blue is written only by kube-bluegreen (it records a redirected change); leave it out of your change',
+    );
+    const m = decide('mutate', deploymentUpdate(blue, incoming), view, NOW, CTX);
+    expect(m.outcome).toBe('allowed');
+    if (!m.allowed) throw new Error('unreachable');
+    expect(m.warnings).toEqual(['ignored the change to annotation bluegreen.io/pending-change of shop-blue: only kube-bluegreen writes it']);
+    expect(applied(incoming, m).metadata.annotations?.[KEY]).toBeUndefined();
   });
 
-  it('the annotation added for the first time, with a template change', () => {
-    const incoming = edit(withImage(blue, IMAGE_V2), (c) => (c.metadata.annotations = { [LAST_REDIRECT_ANNOTATION]: '{"request":"b"}' }));
-    expect(denied(decide('mutate', deploymentUpdate(blue, incoming), view, NOW)).code).toBe(409);
+  it('planted on the idle colour: refused and undone the same way', () => {
+    const incoming = withRecord(green, SEAL.seal(fields({ deployment: green.metadata.uid ?? '' })));
+    expect(denied(decide('validate', deploymentUpdate(green, incoming), view, NOW, CTX)).code).toBe(403);
+    const m = decide('mutate', deploymentUpdate(green, incoming), view, NOW, CTX);
+    if (!m.allowed) throw new Error('expected allowed');
+    expect(applied(incoming, m).metadata.annotations?.[KEY]).toBeUndefined();
   });
 
-  it('the same annotation carried over unchanged: a normal redirect', () => {
-    const stored = edit(blue, (c) => (c.metadata.annotations = { [LAST_REDIRECT_ANNOTATION]: '{"request":"a"}' }));
-    expect(decide('mutate', deploymentUpdate(stored, withImage(stored, IMAGE_V2)), view, NOW).outcome).toBe('redirected');
+  it('removing a pending record (kubectl replace, helm upgrade --force: a manifest without it) is undone: the change stays pending', () => {
+    const stored = withRecord(blue, SEAL.seal(fields()));
+    const incoming = edit(stored, (c) => delete c.metadata.annotations![KEY]);
+    const m = decide('mutate', deploymentUpdate(stored, incoming), view, NOW, CTX);
+    if (!m.allowed) throw new Error('expected allowed');
+    expect(applied(incoming, m).metadata.annotations![KEY]).toBe(stored.metadata.annotations![KEY]);
   });
 
-  it('the annotation changing without a template change is metadata only: allowed', () => {
-    const incoming = edit(blue, (c) => (c.metadata.annotations = { [LAST_REDIRECT_ANNOTATION]: '{"request":"b"}' }));
-    expect(decide('mutate', deploymentUpdate(blue, incoming), view, NOW)).toEqual(ALLOWED);
+  it('kubectl rollout undo (an old record copied back from a ReplicaSet, and an old template): redirected, with a new record', () => {
+    const stale = SEAL.seal(fields({ base: '1', request: 'old' }));
+    const stored = edit(withImage(blue, IMAGE_V2), (c) => (c.metadata.resourceVersion = '7'));
+    const rsTemplate = withImage(blue, 'registry.example/shop:v0');
+    const incoming = edit(withRecord(rsTemplate, stale), (c) => (c.metadata.resourceVersion = '7'));
+    const d = redirected(decide('mutate', deploymentUpdate(stored, incoming, { uid: 'undo' }), viewOf([stored, green], [shop().svc]), NOW, CTX));
+    const rec = recordOf(d);
+    expect(rec.request).toBe('undo');
+    expect(rec.base).toBe('7');
+    expect(rec.template.spec!.containers![0]!.image).toBe('registry.example/shop:v0');
+    expect(applied(incoming, d).spec!.template).toEqual(stored.spec!.template);
+  });
+
+  it("the reconciler (the webhook's own identity) may remove or write it", () => {
+    const stored = withRecord(blue, SEAL.seal(fields()));
+    const cleared = edit(stored, (c) => delete c.metadata.annotations![KEY]);
+    for (const endpoint of ['mutate', 'validate'] as const)
+      expect(decide(endpoint, deploymentUpdate(stored, cleared, { user: { username: SELF } }), view, NOW, CTX)).toEqual(ALLOWED);
+  });
+
+  it('the same user is not the webhook: removing it as anyone else is refused at validate', () => {
+    const stored = withRecord(blue, SEAL.seal(fields()));
+    const cleared = edit(stored, (c) => delete c.metadata.annotations![KEY]);
+    expect(denied(decide('validate', deploymentUpdate(stored, cleared, { user: { username: 'system:serviceaccount:other:kube-bluegreen' } }), view, NOW, CTX)).code).toBe(403);
+  });
+
+  it('its own record, sealed for this very update, is accepted at validate (the request as mutate left it)', () => {
+    const d = redirected(decide('mutate', deploymentUpdate(blue, withImage(blue, IMAGE_V2)), view, NOW, CTX));
+    const stored = applied(withImage(blue, IMAGE_V2), d);
+    expect(decide('validate', deploymentUpdate(blue, stored), view, NOW, CTX)).toEqual(ALLOWED);
+  });
+
+  it('reinvoked after another webhook rewrote the restored template (a tag to a digest): restored again, the first record stands', () => {
+    const first = redirected(decide('mutate', deploymentUpdate(blue, withImage(blue, IMAGE_V2), { uid: 'u1' }), view, NOW, CTX));
+    const afterUs = applied(withImage(blue, IMAGE_V2), first);
+    const rewritten = edit(afterUs, (c) => (c.spec!.template!.spec!.containers![0]!.image = `${IMAGE_V1}@sha256:${'a'.repeat(64)}`));
+    const again = decide('mutate', deploymentUpdate(blue, rewritten, { uid: 'u1' }), view, NOW, CTX);
+    if (!again.allowed) throw new Error('expected allowed');
+    expect(again.outcome).toBe('allowed');
+    expect(again.check).toBeUndefined();
+    const final = applied(rewritten, again);
+    expect(final.spec!.template).toEqual(blue.spec!.template);
+    expect(final.metadata.annotations![KEY]).toBe(afterUs.metadata.annotations![KEY]);
+    expect(decide('validate', deploymentUpdate(blue, final), view, NOW, CTX)).toEqual(ALLOWED);
+  });
+
+  it('reinvoked where the webhook and the user are one identity (a local admin): still its own record, not a new change', () => {
+    const asSelf = { username: SELF };
+    const first = redirected(decide('mutate', deploymentUpdate(blue, withImage(blue, IMAGE_V2), { uid: 'u1', user: asSelf }), view, NOW, CTX));
+    const afterUs = applied(withImage(blue, IMAGE_V2), first);
+    const rewritten = edit(afterUs, (c) => (c.spec!.template!.spec!.containers![0]!.image = 'mirror.example/shop:v1'));
+    const again = decide('mutate', deploymentUpdate(blue, rewritten, { uid: 'u1', user: asSelf }), view, NOW, CTX);
+    if (!again.allowed) throw new Error('expected allowed');
+    expect(again.check).toBeUndefined();
+    expect(applied(rewritten, again).metadata.annotations![KEY]).toBe(afterUs.metadata.annotations![KEY]);
+  });
+
+  it('a second change before the first was applied replaces it, and says so', () => {
+    const stored = withRecord(blue, SEAL.seal(fields({ by: 'bob' })));
+    const d = redirected(decide('mutate', deploymentUpdate(stored, withImage(stored, 'registry.example/shop:v3')), view, NOW, CTX));
+    expect(d.warnings[1]).toBe("it replaces the image change by bob that had not reached shop-green yet");
+    expect(recordOf(d).template.spec!.containers![0]!.image).toBe('registry.example/shop:v3');
   });
 });
 
 describe('the validate endpoint as a safety net', () => {
   const { blue, view } = shop();
   it('a live template change that reached validate unreverted is refused', () => {
-    const d = denied(decide('validate', deploymentUpdate(blue, withImage(blue, IMAGE_V2)), view, NOW));
+    const d = denied(decide('validate', deploymentUpdate(blue, withImage(blue, IMAGE_V2)), view, NOW, CTX));
     expect(d).toEqual({
       allowed: false,
       outcome: 'denied',
@@ -739,9 +868,9 @@ describe('the validate endpoint as a safety net', () => {
 
   it('the reverted object (what mutate sends on) passes validate', () => {
     const newD = withImage(blue, IMAGE_V2);
-    const m = redirected(decide('mutate', deploymentUpdate(blue, newD), view, NOW));
+    const m = redirected(decide('mutate', deploymentUpdate(blue, newD), view, NOW, CTX));
     const reverted = fjp.applyPatch(structuredClone(newD), m.patch!, true, false).newDocument;
-    expect(decide('validate', deploymentUpdate(blue, reverted), view, NOW)).toEqual(ALLOWED);
+    expect(decide('validate', deploymentUpdate(blue, reverted), view, NOW, CTX)).toEqual(ALLOWED);
   });
 });
 
@@ -774,7 +903,7 @@ describe('CREATE of a Deployment in an enrolled app', () => {
       } as Decision,
     },
   ])('$name', ({ view: v, d, want }) => {
-    expect(decide('validate', deploymentCreate(d), v, NOW)).toEqual(want);
+    expect(decide('validate', deploymentCreate(d), v, NOW, CTX)).toEqual(want);
   });
 });
 
@@ -788,7 +917,7 @@ describe('requests outside the enrolled apps or not about our kinds', () => {
     { name: 'scale to 0', req: scaleUpdate('shop-blue', 2, undefined) },
   ])('not enrolled (no view), $name: allowed untouched', ({ req }) => {
     for (const endpoint of ['mutate', 'validate'] as const)
-      expect(decide(endpoint, req, undefined, NOW)).toEqual({ allowed: true, outcome: 'not-enrolled', warnings: [] });
+      expect(decide(endpoint, req, undefined, NOW, CTX)).toEqual({ allowed: true, outcome: 'not-enrolled', warnings: [] });
   });
 
   const { view } = shop();
@@ -821,7 +950,7 @@ describe('requests outside the enrolled apps or not about our kinds', () => {
     },
     { name: 'CONNECT', req: withKind({ operation: 'CONNECT' }), message: 'CONNECT requests are not handled' },
   ])('$name -> invalid', ({ req, message }) => {
-    for (const v of [view, undefined]) expect(decide('mutate', req, v, NOW)).toEqual({ allowed: false, outcome: 'invalid', message });
+    for (const v of [view, undefined]) expect(decide('mutate', req, v, NOW, CTX)).toEqual({ allowed: false, outcome: 'invalid', message });
   });
 
   it.each([
@@ -849,7 +978,7 @@ describe('requests outside the enrolled apps or not about our kinds', () => {
 
   it('a Service annotated with another slot key than the app is read with its own key', () => {
     const s = annotated(svc, { [SLOT_LABEL_ANNOTATION]: 'env', [ROLE_ANNOTATION]: 'active' });
-    const d = denied(decide('validate', serviceUpdate(s, edit(s, (c) => (c.spec!.selector = { app: 'shop', env: 'purple' }))), view, NOW));
+    const d = denied(decide('validate', serviceUpdate(s, edit(s, (c) => (c.spec!.selector = { app: 'shop', env: 'purple' }))), view, NOW, CTX));
     expect(d.message).toBe('Service shop selects env=purple, a colour that does not exist; app shop has blue and green');
   });
 });

@@ -1,13 +1,18 @@
 // The pure core against real AdmissionReviews captured from the local kube-apiserver.
 // Every capture has an explicit expectation below; a new capture without one fails.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import fjp from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import { decide, type Decision } from '../../../src/core/admission/decide.ts';
-import type { Deployment, Service } from '../../../src/core/k8s-types.ts';
-import { REDIRECT_IN_FLIGHT_ANNOTATION } from '../../../src/core/labels.ts';
-import { readInFlight } from '../../../src/core/redirect.ts';
+import { type AdmissionContext, decide, type Decision } from '../../../src/core/admission/decide.ts';
+import type { Deployment } from '../../../src/core/k8s-types.ts';
+import { LAST_CHANGE_ANNOTATION, PENDING_CHANGE_ANNOTATION } from '../../../src/core/labels.ts';
+import { recordSeal } from '../../../src/core/pending-change.ts';
 import { templateHash } from '../../../src/core/template.ts';
-import { type Fixture, fixtureFiles, loadFixture, viewOfFixture } from './fixture-loader.ts';
+import { type Fixture, FIXTURE_DIR, fixtureFiles, loadFixture, viewOfFixture } from './fixture-loader.ts';
+
+/** The capture's webhook sealed its records with this key, and ran as the local cluster's admin (as kubectl did). */
+const CTX: AdmissionContext = { seal: recordSeal(readFileSync(path.join(FIXTURE_DIR, '../record-key'))), self: 'kubernetes-admin' };
 
 type Expectation =
   | { outcome: 'allowed' | 'not-enrolled' }
@@ -28,6 +33,10 @@ const REPLACES = 'shop-green was running another version; this change replaces i
 const GREETING_HELLO = [{ name: 'GREETING', value: 'hello' }];
 const ALLOWED = { outcome: 'allowed' } as const;
 
+function followUps(scenario: string, steps: string[]): Record<string, Expectation> {
+  return Object.fromEntries(steps.map((s) => [`${scenario}.${s}.json`, ALLOWED]));
+}
+
 const EXPECTED: Record<string, Expectation> = {
   'delete-live.1.validate.json': {
     outcome: 'denied',
@@ -43,13 +52,10 @@ const EXPECTED: Record<string, Expectation> = {
     minReplicas: 2,
     warnings: ["image change redirected to web-green (idle); run 'kubectl bg switch web -n fixtures' when it is ready"],
   },
-  // The webhook's own follow-ups: the in-flight record on the Service, the idle Deployment's
-  // update (mutate and validate), clearing the record, and the reverted live object at validate.
-  'env-key-set-image-live.2.validate.json': ALLOWED,
-  'env-key-set-image-live.3.mutate.json': ALLOWED,
-  'env-key-set-image-live.4.validate.json': ALLOWED,
-  'env-key-set-image-live.5.validate.json': ALLOWED,
-  'env-key-set-image-live.6.validate.json': ALLOWED,
+  // The follow-ups of a redirect: the dry run of the idle patch (mutate, validate), the user's
+  // request at validate (reverted, carrying the record), then the reconciler's update of the idle
+  // colour with the change and its outcome (mutate, validate). The live colour is not written.
+  ...followUps('env-key-set-image-live', ['2.mutate', '3.validate', '4.validate', '5.mutate', '6.validate']),
   'patch-replicas-live-0.1.mutate.json': {
     outcome: 'denied',
     code: 403,
@@ -81,6 +87,8 @@ const EXPECTED: Record<string, Expectation> = {
     message: /^Service shop cannot send app shop's traffic to green yet: shop-green is still rolling out \(3 of 5 pods updated, 7 running\)\./,
   },
   'service-green-ready.1.validate.json': ALLOWED,
+  // The reconciler moving the live labels after the switch: green true, blue false (mutate, validate each).
+  ...followUps('service-green-ready', ['2.mutate', '3.validate', '4.mutate', '5.validate']),
   'service-green-scaled-down.1.validate.json': {
     outcome: 'denied',
     code: 403,
@@ -100,11 +108,7 @@ const EXPECTED: Record<string, Expectation> = {
     minReplicas: 2,
     warnings: [`pod template change redirected to shop-green (idle); ${SHOP_SWITCH}`, REPLACES],
   },
-  'set-env-live.2.validate.json': ALLOWED,
-  'set-env-live.3.mutate.json': ALLOWED,
-  'set-env-live.4.validate.json': ALLOWED,
-  'set-env-live.5.validate.json': ALLOWED,
-  'set-env-live.6.validate.json': ALLOWED,
+  ...followUps('set-env-live', ['2.mutate', '3.validate', '4.validate', '5.mutate', '6.validate']),
   'set-image-idle.1.mutate.json': ALLOWED,
   'set-image-idle.2.validate.json': ALLOWED,
   'set-image-live-dry-run.1.mutate.json': {
@@ -116,7 +120,8 @@ const EXPECTED: Record<string, Expectation> = {
     minReplicas: 2,
     warnings: [`image change redirected to shop-green (idle); ${SHOP_SWITCH}`, REPLACES],
   },
-  'set-image-live-dry-run.2.validate.json': ALLOWED,
+  // A dry run: the checks' dry run of the idle patch and the user's request at validate; nothing after.
+  ...followUps('set-image-live-dry-run', ['2.mutate', '3.validate', '4.validate']),
   'set-image-live.1.mutate.json': {
     outcome: 'redirected',
     idle: 'shop-green',
@@ -126,24 +131,36 @@ const EXPECTED: Record<string, Expectation> = {
     minReplicas: 2,
     warnings: [`image change redirected to shop-green (idle); ${SHOP_SWITCH}`],
   },
-  'set-image-live.2.validate.json': ALLOWED,
-  'set-image-live.3.mutate.json': ALLOWED,
-  'set-image-live.4.validate.json': ALLOWED,
-  'set-image-live.5.validate.json': ALLOWED,
-  'set-image-live.6.validate.json': ALLOWED,
+  ...followUps('set-image-live', ['2.mutate', '3.validate', '4.validate', '5.mutate', '6.validate']),
 };
 
-/** Captures were made on 2026-11-23 around 13:04 UTC. */
-const CAPTURE_TIME = new Date('2026-11-23T13:05:00.000Z');
+/** Captures were made on 2026-12-02 around 07:00 UTC. */
+const CAPTURE_TIME = new Date('2026-12-02T07:00:00.000Z');
 
-/** One second after the in-flight record the review's object carries, if any: the record is fresh. */
+/**
+ * The record a scenario's request carried on to validation (the validate capture of the same
+ * Deployment whose record it adds), if any: what the API server stores, or for a dry run would.
+ */
+function storedRecord(f: Fixture): string | undefined {
+  const name = f.review.request.name;
+  if (f.review.request.kind.kind !== 'Deployment' || f.review.request.operation !== 'UPDATE') return undefined;
+  for (const file of fixtureFiles().filter((x) => x.startsWith(`${f.scenario}.`) && x.endsWith('.validate.json'))) {
+    const r = loadFixture(file).review.request;
+    if (r.name !== name || r.operation !== 'UPDATE') continue;
+    const v = (r.object as Deployment).metadata.annotations?.[PENDING_CHANGE_ANNOTATION];
+    if (v && v !== (r.oldObject as Deployment).metadata.annotations?.[PENDING_CHANGE_ANNOTATION]) return v;
+  }
+  return undefined;
+}
+
+/** For a redirect, the time its stored record names: decide then writes the very same record. */
 function nowFor(f: Fixture): Date {
-  const rec = readInFlight(f.review.request.object as Service | undefined);
-  return rec ? new Date(Date.parse(rec.at) + 1000) : CAPTURE_TIME;
+  const rec = storedRecord(f);
+  return rec ? new Date(JSON.parse(rec).at) : CAPTURE_TIME;
 }
 
 function decideFixture(f: Fixture, now = nowFor(f)): Decision {
-  return decide(f.endpoint, f.review.request, viewOfFixture(f), now);
+  return decide(f.endpoint, f.review.request, viewOfFixture(f), now, CTX);
 }
 
 const files = fixtureFiles();
@@ -199,30 +216,38 @@ describe('captured AdmissionReviews', () => {
         const newD = req.object as Deployment;
         const oldD = req.oldObject as Deployment;
 
-        it('patches the live object back to its old template, and nothing else', () => {
+        it('patches the live object back to its old template and adds the record, nothing else', () => {
           const patched = fjp.applyPatch(structuredClone(newD), d.patch!, true, false).newDocument;
           expect(patched.spec!.template).toEqual(oldD.spec!.template);
-          expect(patched).toEqual({ ...newD, spec: { ...newD.spec, template: oldD.spec!.template } });
-          expect(d.patch!.every((op) => op.path.startsWith('/spec/template/'))).toBe(true);
+          const { [PENDING_CHANGE_ANNOTATION]: record, ...others } = patched.metadata.annotations ?? {};
+          expect(record).toBeDefined();
+          expect(record).not.toBe(newD.metadata.annotations?.[PENDING_CHANGE_ANNOTATION]);
+          // The earlier change's record (settled, it stays until replaced) is what this one replaces.
+          const { [PENDING_CHANGE_ANNOTATION]: _earlier, ...sent } = newD.metadata.annotations ?? {};
+          expect(others).toEqual(sent);
+          expect(d.patch!.every((op) => op.path.startsWith('/spec/template/') || op.path.startsWith('/metadata/annotations'))).toBe(true);
         });
 
-        it('sends the new template, with the idle slot label, to the idle Deployment', () => {
-          expect(d.effect!.idle).toEqual({ name: want.idle, colour: 'green' });
-          expect(d.effect!.live).toEqual({ name: oldD.metadata.name, colour: 'blue' });
-          expect(d.effect!.slotKey).toBe(want.slotKey);
-          expect(d.effect!.minReplicas).toBe(want.minReplicas);
-          expect(d.effect!.requestUid).toBe(req.uid);
-          expect(d.effect!.user).toEqual(req.userInfo);
-          expect(d.effect!.namespace).toBe('fixtures');
-          const t = d.effect!.template;
+        it('writes exactly the record the API server passed on to validation (and stored, unless a dry run)', () => {
+          const patched = fjp.applyPatch(structuredClone(newD), d.patch!, true, false).newDocument;
+          expect(patched.metadata.annotations![PENDING_CHANGE_ANNOTATION]).toBe(storedRecord(f));
+        });
+
+        it('records the new template as the user sent it, and checks the idle Deployment with it', () => {
+          const rec = CTX.seal.open(fjp.applyPatch(structuredClone(newD), d.patch!, true, false).newDocument.metadata.annotations![PENDING_CHANGE_ANNOTATION]!)!;
+          expect(rec).toMatchObject({ from: 'blue', to: 'green', minReplicas: want.minReplicas, request: req.uid, by: req.userInfo.username, deployment: oldD.metadata.uid, base: oldD.metadata.resourceVersion });
+          expect(rec.template).toEqual(newD.spec!.template);
+          expect(rec.hash).toBe(templateHash(newD.spec!.template, want.slotKey));
+          expect(d.check!.idle).toEqual({ name: want.idle, colour: 'green' });
+          expect(d.check!.live).toEqual({ name: oldD.metadata.name, colour: 'blue' });
+          expect(d.check!.user).toEqual(req.userInfo);
+          expect(d.check!.namespace).toBe('fixtures');
+          const t = (d.check!.idleOps.find((op) => op.path === '/spec/template') as { value: Deployment['spec'] & {} }).value as NonNullable<Deployment['spec']>['template'] & {};
           expect(t.metadata!.labels![want.slotKey]).toBe('green');
           expect(t.spec!.containers!.map((c) => c.image)).toEqual([want.image]);
           expect(t.spec!.containers![0]!.env).toEqual(want.env);
           // Apart from the slot label, exactly what the user asked for.
-          expect({ ...t, metadata: { ...t.metadata, labels: { ...t.metadata!.labels, [want.slotKey]: 'blue' } } }).toEqual(
-            newD.spec!.template,
-          );
-          expect(d.effect!.templateHash).toBe(templateHash(newD.spec!.template, want.slotKey));
+          expect({ ...t, metadata: { ...t.metadata, labels: { ...t.metadata!.labels, [want.slotKey]: 'blue' } } }).toEqual(newD.spec!.template);
         });
 
         it('warns exactly as kubectl printed it', () => {
@@ -253,49 +278,15 @@ describe('captured AdmissionReviews', () => {
   });
 });
 
-describe('captured Service patches with an in-flight redirect record', () => {
-  const ready = loadFixture('service-green-ready.1.validate.json');
-  const at = '2026-11-23T13:05:10.000Z';
-  const withRecord = (template: string) => {
-    const f = structuredClone(ready);
-    const svc = f.review.request.object as Service;
-    svc.metadata.annotations = {
-      ...svc.metadata.annotations,
-      [REDIRECT_IN_FLIGHT_ANNOTATION]: JSON.stringify({ to: 'green', template, at }),
-    };
-    return f;
-  };
-  const greenHash = () => {
-    const green = ready.cluster.deployments.find((d) => d.metadata.name === 'shop-green')!;
-    return templateHash(green.spec!.template, 'slot');
-  };
-
-  it.each([
-    { name: 'fresh record (2 s), green not on that template yet', template: 'ffffffffffff', after: 2, outcome: 'denied' },
-    { name: 'fresh record (29 s)', template: 'ffffffffffff', after: 29, outcome: 'denied' },
-    { name: 'stale record (31 s)', template: 'ffffffffffff', after: 31, outcome: 'allowed' },
-    { name: 'fresh record whose template green already runs', template: 'GREEN', after: 2, outcome: 'allowed' },
-  ])('$name -> $outcome', ({ template, after, outcome }) => {
-    const f = withRecord(template === 'GREEN' ? greenHash() : template);
-    const d = decideFixture(f, new Date(Date.parse(at) + after * 1000));
-    expect(d.outcome).toBe(outcome);
-    if (d.outcome === 'denied')
-      expect(d.message).toMatch(
-        new RegExp(`^Service shop cannot send app shop's traffic to green yet: a change is being redirected to shop-green right now \\(${after}s ago\\)\\. `),
-      );
-  });
-
-  it('the webhook writing its own record (selector unchanged) is allowed while the record is fresh', () => {
-    const f = loadFixture('set-image-live.2.validate.json');
-    const rec = readInFlight(f.review.request.object as Service);
-    expect(rec).toEqual({ to: 'green', template: expect.stringMatching(/^[0-9a-f]{12}$/), at: expect.any(String) });
-    expect(decideFixture(f, new Date(Date.parse(rec!.at) + 1000))).toEqual({ allowed: true, outcome: 'allowed', warnings: [] });
-  });
-
-  it("the record names the template the redirect sent (the mutate capture's templateHash)", () => {
-    const mutate = decideFixture(loadFixture('set-image-live.1.mutate.json'));
-    const rec = readInFlight(loadFixture('set-image-live.2.validate.json').review.request.object as Service);
-    expect(mutate.outcome).toBe('redirected');
-    if (mutate.outcome === 'redirected') expect(rec!.template).toBe(mutate.effect!.templateHash);
+describe('the reconciler in the captures', () => {
+  it("applies the record to the idle colour with its outcome, as the webhook's own identity, in one update; nothing else", () => {
+    const apply = loadFixture('set-image-live.5.mutate.json').review.request;
+    expect(apply.name).toBe('shop-green');
+    expect(apply.userInfo.username).toBe('kubernetes-admin');
+    const green = apply.object as Deployment;
+    expect(green.spec!.template!.spec!.containers![0]!.image).toBe('registry.example/shop:v2');
+    const record = CTX.seal.open(storedRecord(loadFixture('set-image-live.1.mutate.json'))!)!;
+    expect(JSON.parse(green.metadata.annotations![LAST_CHANGE_ANNOTATION]!)).toMatchObject({ request: record.request, applied: true, from: 'shop-blue' });
+    expect(fixtureFiles().filter((f) => f.startsWith('set-image-live.'))).toHaveLength(6);
   });
 });

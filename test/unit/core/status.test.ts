@@ -176,6 +176,8 @@ describe('appStatus: the whole view model', () => {
       ],
       lastSwitch: JSON.parse(active.metadata.annotations![HISTORY_ANNOTATION]!)[0],
       scaleDownAt: '2030-01-01T00:10:00.000Z',
+      pending: [],
+      lastChange: null,
       problems: [],
     });
   });

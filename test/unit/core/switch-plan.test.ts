@@ -5,13 +5,13 @@ import {
   FORCE_SWITCH_ANNOTATION,
   HISTORY_ANNOTATION,
   LIVE_LABEL,
-  REDIRECT_IN_FLIGHT_ANNOTATION,
+  PENDING_CHANGE_ANNOTATION,
   SCALE_DOWN_AT_ANNOTATION,
   SCALE_DOWN_DELAY_ANNOTATION,
 } from '../../../src/core/labels.ts';
 import { planSwitch, scaleDownDelaySeconds, type SwitchOptions, type SwitchPlan, type SwitchRefusal } from '../../../src/core/switch-plan.ts';
 import { templateHash } from '../../../src/core/template.ts';
-import { annotated, deployment, IMAGE_V1, IMAGE_V2, NOW, selecting, service, viewOf } from './builders.ts';
+import { annotated, deployment, IMAGE_V1, IMAGE_V2, NOW, SEAL, selecting, service, viewOf } from './builders.ts';
 
 const blue = deployment({ colour: 'blue', resourceVersion: '11' });
 const green = deployment({ colour: 'green', image: IMAGE_V2, resourceVersion: '12' });
@@ -30,8 +30,22 @@ function refused(p: SwitchPlan | SwitchRefusal): SwitchRefusal {
 
 describe('planSwitch: refusals', () => {
   const paused = deployment({ colour: 'green', paused: true });
-  const inFlight = annotated(svc, {
-    [REDIRECT_IN_FLIGHT_ANNOTATION]: JSON.stringify({ to: 'green', template: 'ffffffffffff', at: new Date(NOW.getTime() - 2000).toISOString() }),
+  // A change redirected from the live colour, recorded on it, not applied to green yet.
+  const pending = annotated(blue, {
+    [PENDING_CHANGE_ANNOTATION]: SEAL.seal({
+      template: blue.spec!.template!,
+      hash: 'h',
+      bases: {},
+      from: 'blue',
+      to: 'green',
+      minReplicas: 2,
+      summary: 'image change',
+      by: 'bob',
+      request: 'r',
+      at: new Date(NOW.getTime() - 2000).toISOString(),
+      deployment: blue.metadata.uid ?? '',
+      base: '1',
+    }),
   });
   it.each<{ name: string; view: AppView; opts: SwitchOptions; want: SwitchRefusal }>([
     {
@@ -86,14 +100,14 @@ describe('planSwitch: refusals', () => {
       },
     },
     {
-      name: 'a redirect to the idle colour is in flight',
-      view: viewOf([blue, green], [inFlight]),
+      name: 'a change redirected to the idle colour is pending',
+      view: viewOf([pending, green], [svc]),
       opts: switchOpts,
       want: {
         ok: false,
-        code: 'not-ready',
-        reason: 'cannot switch shop to green: a change is being redirected to shop-green right now (2s ago)',
-        hint: "wait with 'kubectl bg status shop -n prod --watch', or override with 'kubectl bg switch shop -n prod --force'",
+        code: 'pending',
+        reason: 'cannot switch shop to green: the image change by bob (2s ago) recorded on shop-blue has not reached shop-green yet; it is being applied',
+        hint: "'kubectl bg switch shop -n prod --wait' waits for it to land and roll out, or override with 'kubectl bg switch shop -n prod --force'",
       },
     },
     {
@@ -121,14 +135,14 @@ describe('planSwitch: refusals', () => {
       },
     },
     {
-      name: 'rollback while a redirect to the scaled-down colour is in flight: the redirect is the reason',
-      view: viewOf([blue, deployment({ colour: 'green', replicas: 0 })], [inFlight]),
+      name: 'rollback while a change to the scaled-down colour is pending: the pending change is the reason',
+      view: viewOf([pending, deployment({ colour: 'green', replicas: 0 })], [svc]),
       opts: { kind: 'rollback', now: NOW },
       want: {
         ok: false,
-        code: 'not-ready',
-        reason: 'cannot rollback shop to green: a change is being redirected to shop-green right now (2s ago)',
-        hint: "wait with 'kubectl bg status shop -n prod --watch', or override with 'kubectl bg rollback shop -n prod --force'",
+        code: 'pending',
+        reason: 'cannot rollback shop to green: the image change by bob (2s ago) recorded on shop-blue has not reached shop-green yet; it is being applied',
+        hint: "'kubectl bg rollback shop -n prod --wait' waits for it to land and roll out, or override with 'kubectl bg rollback shop -n prod --force'",
       },
     },
     {

@@ -25,6 +25,8 @@ function status(over: Partial<AppStatus> = {}): AppStatus {
     ],
     lastSwitch: null,
     scaleDownAt: null,
+    pending: [],
+    lastChange: null,
     problems: [],
     ...over,
   };

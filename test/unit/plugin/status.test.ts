@@ -80,7 +80,7 @@ hint: enrol it with 'kubectl bg init nope --from deployment/<name>'
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.out) as AppStatus;
     expect(Object.keys(doc).sort()).toEqual(
-      ['activeService', 'app', 'colours', 'idle', 'lastSwitch', 'live', 'message', 'namespace', 'phase', 'previewServices', 'problems', 'scaleDownAt', 'slotLabel'].sort(),
+      ['activeService', 'app', 'colours', 'idle', 'lastChange', 'lastSwitch', 'live', 'message', 'namespace', 'pending', 'phase', 'previewServices', 'problems', 'scaleDownAt', 'slotLabel'].sort(),
     );
     expect(doc).toMatchObject({
       app: 'shop',
@@ -93,6 +93,8 @@ hint: enrol it with 'kubectl bg init nope --from deployment/<name>'
       phase: 'idle-rolling-out',
       lastSwitch: null,
       scaleDownAt: null,
+      pending: [],
+      lastChange: null,
       problems: [],
     });
     expect(doc.colours.map((c) => [c.colour, c.deployment, c.role, c.images, c.desired, c.ready, c.available, c.updated])).toEqual([

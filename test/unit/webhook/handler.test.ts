@@ -1,15 +1,19 @@
 // handleAdmission (body in, AdmissionReview out) over a real EnrolledObjectStore,
-// with a recording fake for the redirect side effect; and the store itself.
+// with the in-memory FakeCluster for the checks a redirect makes and for fresh
+// reads; and the store itself.
 import { describe, expect, it } from 'vitest';
-import type { AppView } from '../../../src/core/app.ts';
 import type { Deployment, Service } from '../../../src/core/k8s-types.ts';
-import type { RedirectEffect } from '../../../src/core/redirect.ts';
+import { PENDING_CHANGE_ANNOTATION } from '../../../src/core/labels.ts';
+import { templateHash } from '../../../src/core/template.ts';
+import { ApiError } from '../../../src/kube/errors.ts';
 import { handleAdmission, type HandlerDeps } from '../../../src/webhook/admission-handler.ts';
-import { EnrolledObjectStore } from '../../../src/webhook/cache.ts';
+import { EnrolledObjectStore, slimObject } from '../../../src/webhook/cache.ts';
 import { createLogger } from '../../../src/webhook/logger.ts';
 import { createMetrics, type Metrics } from '../../../src/webhook/metrics.ts';
-import type { RedirectResult } from '../../../src/webhook/redirect-executor.ts';
+import { PassedChecks } from '../../../src/webhook/redirect-checks.ts';
+import { FakeCluster } from './fake-cluster.ts';
 import {
+  CTX,
   deployment,
   deploymentUpdate,
   edit,
@@ -25,8 +29,6 @@ import {
 } from '../core/builders.ts';
 import { type Fixture, loadFixture } from '../core/fixture-loader.ts';
 
-type Call = { effect: RedirectEffect; liveUid: string | undefined };
-
 function storeOf(deployments: Deployment[], services: Service[], synced = true): EnrolledObjectStore {
   const s = new EnrolledObjectStore();
   for (const d of deployments) s.upsert('deployment', d);
@@ -35,29 +37,35 @@ function storeOf(deployments: Deployment[], services: Service[], synced = true):
   return s;
 }
 
-function harness(o: {
-  store: EnrolledObjectStore;
-  result?: RedirectResult;
-  freshView?: HandlerDeps['freshView'];
-}): { deps: HandlerDeps & { metrics: Metrics }; calls: Call[] } {
-  const calls: Call[] = [];
+/** A FakeCluster holding these objects (what a fresh read and the checks see). */
+function clusterOf(deployments: Deployment[], services: Service[]): FakeCluster {
+  const c = new FakeCluster();
+  for (const d of deployments) c.put('deployment', d);
+  for (const x of services) c.put('service', x);
+  return c;
+}
+
+function harness(o: { store: EnrolledObjectStore; cluster?: FakeCluster | null }): { deps: HandlerDeps & { metrics: Metrics }; cluster: FakeCluster } {
+  const cluster = o.cluster ?? new FakeCluster();
   const deps = {
     cache: o.store,
     log: createLogger('silent'),
     metrics: createMetrics(),
     now: () => NOW,
-    redirect: async (effect: RedirectEffect, liveUid: string | undefined) => {
-      calls.push({ effect, liveUid });
-      return o.result ?? { ok: true as const, attempts: 1 };
-    },
-    ...(o.freshView ? { freshView: o.freshView } : {}),
+    admission: CTX,
+    ...(o.cluster === null ? {} : { cluster }),
   };
-  return { deps, calls };
+  return { deps, cluster };
 }
 
-function fromFixture(f: Fixture, o: { synced?: boolean; result?: RedirectResult } = {}) {
-  return harness({ store: storeOf(f.cluster.deployments, f.cluster.services, o.synced ?? true), ...(o.result ? { result: o.result } : {}) });
+function fromFixture(f: Fixture, o: { synced?: boolean } = {}) {
+  return harness({ store: storeOf(f.cluster.deployments, f.cluster.services, o.synced ?? true), cluster: clusterOf(f.cluster.deployments, f.cluster.services) });
 }
+
+const slim = (d: Deployment) => slimObject('deployment', d);
+
+/** Calls that write (dry runs do not count). */
+const writes = (c: FakeCluster) => c.calls.filter((x) => (x.method === 'patchDeployment' || x.method === 'patchService' || x.method === 'createEvent') && !x.dryRun);
 
 const decodePatch = (b64: string | undefined) => (b64 === undefined ? undefined : JSON.parse(Buffer.from(b64, 'base64').toString('utf8')));
 const counter = async (m: Metrics, name: keyof Metrics, labels: Record<string, string>) => {
@@ -70,15 +78,14 @@ const setImage = loadFixture('set-image-live.1.mutate.json');
 const dryRun = loadFixture('set-image-live-dry-run.1.mutate.json');
 const SET_IMAGE_WARNING = "image change redirected to shop-green (idle); run 'kubectl bg switch shop -n fixtures' when it is ready";
 
-describe('handleAdmission: the redirect side effect', () => {
-  it('a live set-image: redirect executed once, reverted object, warning, audit annotation', async () => {
-    const { deps, calls } = fromFixture(setImage);
+describe('handleAdmission: a redirect writes nothing; it checks, then patches the request', () => {
+  it('a live set-image: SAR and dry run of the idle patch (reads only), reverted object with the record, warning, audit annotation', async () => {
+    const { deps, cluster } = fromFixture(setImage);
     const out = await handleAdmission('mutate', setImage.review, deps);
     const req = setImage.review.request;
-    expect(calls).toHaveLength(1);
-    expect(calls[0]!.liveUid).toBe((req.object as Deployment).metadata.uid);
-    expect(calls[0]!.effect.idle).toEqual({ name: 'shop-green', colour: 'green' });
-    expect(calls[0]!.effect.requestUid).toBe(req.uid);
+    expect(cluster.calls.map((c) => `${c.method} ${c.name}${c.dryRun ? ' (dry run)' : ''}`).sort()).toEqual(['mayPatchDeployment shop-green', 'patchDeployment shop-green (dry run)']);
+    expect(writes(cluster)).toEqual([]);
+    expect(cluster.getDeployment('fixtures', 'shop-green')!.spec!.template!.spec!.containers![0]!.image).toBe('registry.example/shop:v1');
     expect(out.status).toBe(200);
     expect(out.body.apiVersion).toBe('admission.k8s.io/v1');
     expect(out.body.kind).toBe('AdmissionReview');
@@ -90,56 +97,91 @@ describe('handleAdmission: the redirect side effect', () => {
       auditAnnotations: { 'redirected-to': 'shop-green' },
       warnings: [SET_IMAGE_WARNING],
     });
-    expect(decodePatch(patch)).toEqual([
-      { op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'registry.example/shop:v1' },
-    ]);
-    expect(await counter(deps.metrics, 'redirects', { result: 'done' })).toBe(1);
+    const ops = decodePatch(patch) as { op: string; path: string; value: unknown }[];
+    expect(ops[0]).toEqual({ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'registry.example/shop:v1' });
+    expect(ops[1]!.path).toBe('/metadata/annotations/bluegreen.io~1pending-change');
+    expect(CTX.seal.open(ops[1]!.value as string)).toMatchObject({ request: req.uid, to: 'green', from: 'blue' });
+    expect(await counter(deps.metrics, 'redirects', { result: 'recorded' })).toBe(1);
     expect(await counter(deps.metrics, 'decisions', { endpoint: 'mutate', outcome: 'redirected' })).toBe(1);
     expect(await counter(deps.metrics, 'requests', { endpoint: 'mutate', resource: 'deployments', operation: 'UPDATE' })).toBe(1);
   });
 
-  it('dryRun: true: the redirect is NOT executed, the answer is the same', async () => {
-    const { deps, calls } = fromFixture(dryRun);
+  it('dryRun: true: the same checks and the same answer', async () => {
+    const { deps, cluster } = fromFixture(dryRun);
     expect(dryRun.review.request.dryRun).toBe(true);
     const dry = await handleAdmission('mutate', dryRun.review, deps);
-    expect(calls).toEqual([]);
-    const wetBody = edit(dryRun.review, (r) => (r.request.dryRun = false));
-    const wet = await handleAdmission('mutate', wetBody, deps);
-    expect(calls).toHaveLength(1);
+    const wet = await handleAdmission('mutate', edit(dryRun.review, (r) => (r.request.dryRun = false)), deps);
     expect(dry).toEqual(wet);
+    expect(writes(cluster)).toEqual([]);
     expect(dry.body.response.warnings).toEqual([SET_IMAGE_WARNING, 'shop-green was running another version; this change replaces it']);
-    expect(dry.body.response.allowed).toBe(true);
-    expect(decodePatch(dry.body.response.patch)).toEqual([
-      { op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'registry.example/shop:v1' },
-    ]);
     expect(await counter(deps.metrics, 'redirects', { result: 'dry-run' })).toBe(1);
   });
 
   it.each([
-    { name: 'the user may not patch the idle colour', result: { ok: false, code: 403, reason: 'Forbidden', message: 'user alice may not patch deployment shop-green' } },
-    { name: 'conflicts exhausted', result: { ok: false, code: 409, reason: 'Conflict', message: 'shop-green kept changing; run your command again' } },
-    { name: 'the idle Deployment vanished', result: { ok: false, code: 404, reason: 'NotFound', message: 'shop-green is gone' } },
-  ] as const)('a failing redirect ($name) becomes a denial with its message, nothing reaches the live colour', async ({ result }) => {
-    const { deps, calls } = fromFixture(setImage, { result });
-    const out = await handleAdmission('mutate', setImage.review, deps);
-    expect(calls).toHaveLength(1);
-    expect(out).toEqual({
-      status: 200,
-      body: {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        response: { uid: setImage.review.request.uid, allowed: false, status: { code: result.code, reason: result.reason, message: result.message } },
-      },
-    });
-    expect(await counter(deps.metrics, 'redirects', { result: 'failed' })).toBe(1);
+    {
+      name: 'the user may not patch the idle colour',
+      arrange: (c: FakeCluster) => (c.mayPatch = () => false),
+      code: 403,
+      message: /^shop-blue is the live colour of app shop, so this image change has to go to shop-green \(idle\), and user "kubernetes-admin" may not patch deployment shop-green in namespace fixtures\. Nothing was changed/,
+    },
+    {
+      name: 'the idle Deployment would refuse the template',
+      arrange: (c: FakeCluster) => (c.validate = () => 'spec.template.spec.containers[0].image: Invalid value'),
+      code: 422,
+      message: /^this image change was to go to shop-green \(idle\), which would not accept it: Deployment\.apps "shop-green" is invalid: spec\.template\.spec\.containers\[0\]\.image: Invalid value\. Nothing was changed: shop-blue \(live\) keeps its template$/,
+    },
+    {
+      name: 'the idle Deployment vanished',
+      arrange: (c: FakeCluster) => c.deployments.delete('fixtures/shop-green'),
+      code: 409,
+      message: /^shop-green, the idle colour of app shop, is gone\. Nothing was changed/,
+    },
+    {
+      name: 'the SubjectAccessReview fails',
+      arrange: (c: FakeCluster) => c.fail('mayPatchDeployment', new ApiError(503, 'ServiceUnavailable', 'etcd is down', {})),
+      code: 500,
+      message: /^could not ask whether you may change it for shop-green \(idle\): 503 etcd is down\. Nothing was changed/,
+    },
+    {
+      name: 'the checks outlast the deadline',
+      arrange: (c: FakeCluster) => c.fail('patchDeployment', 'hang'),
+      code: 504,
+      message: /^could not check in time whether shop-green \(idle\) takes this image change\. Nothing was changed/,
+      timeoutMs: 600,
+    },
+  ])('a failing check ($name) is a denial with its reason; nothing is recorded or written', async ({ arrange, code, message, timeoutMs }) => {
+    const { deps, cluster } = fromFixture(setImage);
+    arrange(cluster);
+    const t0 = Date.now();
+    const out = await handleAdmission('mutate', setImage.review, deps, timeoutMs ? { timeoutMs } : {});
+    if (timeoutMs) expect(Date.now() - t0).toBeLessThan(timeoutMs);
+    expect(out.status).toBe(200);
+    expect(out.body.response.allowed).toBe(false);
+    expect(out.body.response.patch).toBeUndefined();
+    expect(out.body.response.status!.code).toBe(code);
+    expect(out.body.response.status!.message).toMatch(message);
+    expect(writes(cluster)).toEqual([]);
+    expect(await counter(deps.metrics, 'redirects', { result: 'refused' })).toBe(1);
     expect(await counter(deps.metrics, 'decisions', { endpoint: 'mutate', outcome: 'denied' })).toBe(1);
   });
 
-  it('the dry run of a redirect that would fail is still allowed (no side effect is tried)', async () => {
-    const { deps, calls } = fromFixture(dryRun, { result: { ok: false, code: 403, reason: 'Forbidden', message: 'no' } });
-    const out = await handleAdmission('mutate', dryRun.review, deps);
-    expect(calls).toEqual([]);
-    expect(out.body.response.allowed).toBe(true);
+  it("the API server's retry of the same request is not checked twice; a refusal is asked again", async () => {
+    const { deps, cluster } = fromFixture(setImage);
+    const withCache = { ...deps, passedChecks: new PassedChecks(5_000) };
+    await handleAdmission('mutate', setImage.review, withCache);
+    await handleAdmission('mutate', setImage.review, withCache);
+    expect(cluster.calls.filter((c) => c.method === 'mayPatchDeployment')).toHaveLength(1);
+    cluster.mayPatch = () => false;
+    const other = edit(setImage.review, (r) => ((r.request.object as Deployment).spec!.template!.spec!.containers![0]!.image = 'registry.example/shop:v9'));
+    for (let i = 0; i < 2; i++) expect((await handleAdmission('mutate', other, withCache)).body.response.allowed).toBe(false);
+    expect(cluster.calls.filter((c) => c.method === 'mayPatchDeployment')).toHaveLength(3);
+  });
+
+  it('without a cluster connection a redirect is refused (nothing can be checked)', async () => {
+    const { deps } = harness({ store: storeOf(setImage.cluster.deployments, setImage.cluster.services), cluster: null });
+    const out = await handleAdmission('mutate', setImage.review, deps);
+    expect(out.body.response.allowed).toBe(false);
+    expect(out.body.response.status!.message).toMatch(/no cluster connection/);
   });
 });
 
@@ -154,14 +196,14 @@ describe('handleAdmission: answers', () => {
     { file: 'patch-template-slot.1.mutate.json', status: 200, allowed: false, code: 422 },
   ])('$file -> allowed=$allowed $code', async ({ file, status, allowed, code }) => {
     const f = loadFixture(file);
-    const { deps, calls } = fromFixture(f);
+    const { deps, cluster } = fromFixture(f);
     const out = await handleAdmission(f.endpoint, f.review, deps);
     expect(out.status).toBe(status);
     expect(out.body.response.uid).toBe(f.review.request.uid);
     expect(out.body.response.allowed).toBe(allowed);
     expect(out.body.response.status?.code).toBe(code);
     if (!allowed) expect(f.kubectl.stderr).toContain(out.body.response.status!.message);
-    expect(calls).toEqual([]);
+    expect(writes(cluster)).toEqual([]);
   });
 
   it('the scale subresource finds its app through the cache (a Scale carries no labels)', async () => {
@@ -175,11 +217,11 @@ describe('handleAdmission: answers', () => {
   });
 
   it('not enrolled: allowed untouched', async () => {
-    const { deps, calls } = harness({ store: storeOf([], []) });
+    const { deps, cluster } = harness({ store: storeOf([], []) });
     const d = edit(deployment({ colour: 'blue' }), (c) => delete c.metadata.labels!['bluegreen.io/app']);
     const out = await handleAdmission('mutate', review(deploymentUpdate(d, withImage(d, IMAGE_V2), { uid: 'u-ne' })), deps);
     expect(out).toEqual({ status: 200, body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u-ne', allowed: true } } });
-    expect(calls).toEqual([]);
+    expect(writes(cluster)).toEqual([]);
     expect(await counter(deps.metrics, 'decisions', { endpoint: 'mutate', outcome: 'not-enrolled' })).toBe(1);
   });
 
@@ -191,7 +233,7 @@ describe('handleAdmission: answers', () => {
   });
 
   it('cache not synced and the request is for an enrolled app: 503, never a blind allow', async () => {
-    const { deps, calls } = fromFixture(setImage, { synced: false });
+    const { deps, cluster } = fromFixture(setImage, { synced: false });
     const out = await handleAdmission('mutate', setImage.review, deps);
     expect(out).toEqual({
       status: 503,
@@ -201,11 +243,11 @@ describe('handleAdmission: answers', () => {
         response: {
           uid: setImage.review.request.uid,
           allowed: false,
-          status: { code: 503, reason: 'BadRequest', message: 'kube-bluegreen is starting and has not read the cluster yet; try again in a moment' },
+          status: { code: 503, reason: 'ServiceUnavailable', message: 'kube-bluegreen is starting and has not read the cluster yet; try again in a moment' },
         },
       },
     });
-    expect(calls).toEqual([]);
+    expect(writes(cluster)).toEqual([]);
   });
 
   it('cache not synced and the scale request names a Deployment it has filed: 503', async () => {
@@ -250,39 +292,64 @@ describe('handleAdmission: answers', () => {
       reason: 'unexpected',
     },
   ])('400 for $name, uid echoed when readable', async ({ body, uid, message, reason }) => {
-    const { deps, calls } = fromFixture(setImage);
+    const { deps, cluster } = fromFixture(setImage);
     const out = await handleAdmission('mutate', body, deps);
     expect(out).toEqual({
       status: 400,
       body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } } },
     });
-    expect(calls).toEqual([]);
+    expect(writes(cluster)).toEqual([]);
     expect(await counter(deps.metrics, 'badRequests', { reason })).toBe(1);
   });
 });
 
-describe('handleAdmission: a fresh read for switches', () => {
+describe('handleAdmission: fresh reads where the cache must not decide alone', () => {
   const s = shop();
   const unready = deployment({ colour: 'green', paused: true, resourceVersion: '102' });
   const body = review(serviceUpdate(s.svc, selecting(s.svc, 'green'), { uid: 'u-sw' }));
 
   it('a Service selector change at validate is decided on the fresh view, not the cache', async () => {
-    const reads: string[] = [];
-    const fresh: AppView = s.view;
-    const { deps } = harness({
-      store: storeOf([s.blue, unready], [s.svc]),
-      freshView: async (ns, app) => {
-        reads.push(`${ns}/${app}`);
-        return fresh;
-      },
-    });
+    const { deps, cluster } = harness({ store: storeOf([s.blue, unready], [s.svc]), cluster: clusterOf([s.blue, s.green], [s.svc]) });
     const out = await handleAdmission('validate', body, deps);
-    expect(reads).toEqual(['prod/shop']);
+    expect(cluster.calls.map((c) => `${c.method} ${c.namespace}/${c.name}`)).toEqual(['readApp prod/shop']);
     expect(out.body.response).toEqual({ uid: 'u-sw', allowed: true });
   });
 
-  it('without freshView the cache decides', async () => {
-    const { deps } = harness({ store: storeOf([s.blue, unready], [s.svc]) });
+  it('a switch to a colour whose change is still pending (seen fresh) is refused', async () => {
+    const pendingBlue = edit(s.blue, (c) => (c.metadata.annotations = { [PENDING_CHANGE_ANNOTATION]: '{"v":1}' }));
+    const { deps } = harness({ store: storeOf([s.blue, s.green], [s.svc]), cluster: clusterOf([pendingBlue, s.green], [s.svc]) });
+    const out = await handleAdmission('validate', body, deps);
+    expect(out.body.response.allowed).toBe(false);
+    expect(out.body.response.status!.message).toMatch(/a redirected change recorded on shop-blue has not reached shop-green yet/);
+  });
+
+  it('a template change of the colour the cache calls idle is checked fresh: made live a moment ago, it is refused', async () => {
+    const switched = selecting(s.svc, 'green');
+    const { deps } = harness({ store: storeOf([s.blue, s.green], [s.svc]), cluster: clusterOf([s.blue, s.green], [switched]) });
+    const out = await handleAdmission('validate', review(deploymentUpdate(s.green, withImage(s.green, IMAGE_V2), { uid: 'u-g' })), deps);
+    expect(out.body.response.allowed).toBe(false);
+    expect(out.body.response.status!.message).toMatch(/^the pod template of shop-green, the live colour of app shop, cannot change in place/);
+  });
+
+  it('scaling to 0 is checked fresh too', async () => {
+    const switched = selecting(s.svc, 'green');
+    const { deps } = harness({ store: storeOf([s.blue, s.green], [s.svc]), cluster: clusterOf([s.blue, s.green], [switched]) });
+    const zero = edit(s.green, (c) => (c.spec!.replicas = 0));
+    const out = await handleAdmission('validate', review(deploymentUpdate(s.green, zero, { uid: 'u-z' })), deps);
+    expect(out.body.response.allowed).toBe(false);
+    expect(out.body.response.status!.message).toMatch(/scaling it to 0 would take the app down/);
+  });
+
+  it('a fresh read that fails is a denial that says so, never an allow', async () => {
+    const { deps, cluster } = harness({ store: storeOf([s.blue, s.green], [s.svc]), cluster: clusterOf([s.blue, s.green], [s.svc]) });
+    cluster.fail('readApp', new Error('connection refused'));
+    const out = await handleAdmission('validate', body, deps);
+    expect(out.body.response.allowed).toBe(false);
+    expect(out.body.response.status).toEqual({ code: 500, reason: 'InternalError', message: 'could not read app shop afresh to check this change: connection refused; nothing was changed. Run your command again' });
+  });
+
+  it('without a cluster the cache decides', async () => {
+    const { deps } = harness({ store: storeOf([s.blue, unready], [s.svc]), cluster: null });
     const out = await handleAdmission('validate', body, deps);
     expect(out.body.response.allowed).toBe(false);
     expect(out.body.response.status!.message).toMatch(/shop-green is paused/);
@@ -291,18 +358,33 @@ describe('handleAdmission: a fresh read for switches', () => {
   it.each([
     { name: 'at mutate', endpoint: 'mutate' as const, body },
     { name: 'selector unchanged', endpoint: 'validate' as const, body: review(serviceUpdate(s.svc, edit(s.svc, (c) => (c.metadata.annotations!.x = 'y')), { uid: 'u' })) },
-    { name: 'a Deployment', endpoint: 'validate' as const, body: review(deploymentUpdate(s.green, s.green, { uid: 'u' })) },
+    { name: 'a Deployment with no template or replicas change', endpoint: 'validate' as const, body: review(deploymentUpdate(s.green, s.green, { uid: 'u' })) },
+    { name: 'a dry run of an idle template change (the checks of a redirect)', endpoint: 'validate' as const, body: review(deploymentUpdate(s.green, withImage(s.green, IMAGE_V2), { uid: 'u', dryRun: true })) },
   ])('no fresh read $name', async ({ endpoint, body: b }) => {
-    let reads = 0;
-    const { deps } = harness({
-      store: storeOf([s.blue, s.green], [s.svc]),
-      freshView: async () => {
-        reads++;
-        return s.view;
-      },
-    });
+    const { deps, cluster } = harness({ store: storeOf([s.blue, s.green], [s.svc]), cluster: clusterOf([s.blue, s.green], [s.svc]) });
     await handleAdmission(endpoint, b, deps);
-    expect(reads).toBe(0);
+    expect(cluster.calls.filter((c) => c.method === 'readApp')).toEqual([]);
+  });
+});
+
+describe('slimObject: the cache keeps only what the decisions read', () => {
+  it('drops managedFields, foreign annotations (last-applied-configuration), status conditions; of a Service all but the selector', () => {
+    const d = edit(deployment({ colour: 'blue', annotations: { [PENDING_CHANGE_ANNOTATION]: 'r', 'kubectl.kubernetes.io/last-applied-configuration': '{"big":1}' } }), (c) => {
+      (c.metadata as Record<string, unknown>).managedFields = [{ manager: 'kubectl' }];
+      c.spec!.strategy = { type: 'RollingUpdate' };
+      c.status!.conditions = [{ type: 'Available', status: 'True', message: 'long text' }];
+    });
+    const sl = slimObject('deployment', d);
+    const { name, namespace, uid, resourceVersion, generation, labels } = d.metadata;
+    expect(sl.metadata).toEqual({ name, namespace, uid, resourceVersion, generation, labels, annotations: { [PENDING_CHANGE_ANNOTATION]: 'r' } });
+    // The template: its labels, and its fingerprint for each label that could be the slot key.
+    expect(sl.spec).toEqual({ replicas: d.spec!.replicas, selector: d.spec!.selector, template: { metadata: { labels: d.spec!.template!.metadata!.labels } } });
+    expect(templateHash(sl.spec!.template, 'slot')).toBe(templateHash(d.spec!.template, 'slot'));
+    expect(templateHash(sl.spec!.template, 'environment')).not.toBe(templateHash(d.spec!.template, 'environment'));
+    expect(sl.status!.conditions).toBeUndefined();
+    expect(sl.status!.availableReplicas).toBe(d.status!.availableReplicas);
+    const svc = edit(service({ role: 'active' }), (c) => (c.spec!.ports = [{ port: 80 }]));
+    expect(slimObject('service', svc)).toEqual({ metadata: svc.metadata, spec: { selector: svc.spec!.selector } });
   });
 });
 
@@ -314,7 +396,7 @@ describe('EnrolledObjectStore', () => {
   it('files objects by namespace and app and resolves the view', () => {
     const st = storeOf([blue, green], [svc]);
     expect(st.size).toBe(1);
-    expect(st.view('prod', 'shop')).toEqual(viewOf([blue, green], [svc]));
+    expect(st.view('prod', 'shop')).toEqual(viewOf([slim(blue), slim(green)], [slimObject('service', svc)]));
     expect(st.view('prod', 'web')).toBeUndefined();
     expect(st.view('other', 'shop')).toBeUndefined();
     expect(st.appOfDeployment('prod', 'shop-blue')).toBe('shop');
@@ -338,7 +420,7 @@ describe('EnrolledObjectStore', () => {
     const st = storeOf([blue, green], [svc]);
     const moved = edit(green, (c) => (c.metadata.labels!['bluegreen.io/app'] = 'web'));
     st.upsert('deployment', moved);
-    expect(st.view('prod', 'shop')!.deployments).toEqual({ blue });
+    expect(st.view('prod', 'shop')!.deployments).toEqual({ blue: slim(blue) });
     expect(Object.keys(st.view('prod', 'web')!.deployments)).toEqual(['green']);
     expect(st.appOfDeployment('prod', 'shop-green')).toBe('web');
     expect(st.size).toBe(2);
@@ -367,8 +449,8 @@ describe('EnrolledObjectStore', () => {
     const newer = edit(blue, (c) => (c.metadata.resourceVersion = '999'));
     st.replaceAll('deployment', [newer]);
     const v = st.view('prod', 'shop')!;
-    expect(v.deployments).toEqual({ blue: newer });
-    expect(v.active).toEqual(svc);
+    expect(v.deployments).toEqual({ blue: slim(newer) });
+    expect(v.active).toEqual(slimObject('service', svc));
     st.replaceAll('service', []);
     expect(st.view('prod', 'shop')!.active).toBeUndefined();
     st.replaceAll('deployment', []);

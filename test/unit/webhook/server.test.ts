@@ -7,14 +7,13 @@ import https from 'node:https';
 import tls from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RedirectEffect } from '../../../src/core/redirect.ts';
 import { EnrolledObjectStore } from '../../../src/webhook/cache.ts';
 import { createLogger } from '../../../src/webhook/logger.ts';
 import { createMetrics, type Metrics } from '../../../src/webhook/metrics.ts';
-import type { RedirectResult } from '../../../src/webhook/redirect-executor.ts';
 import { admissionEndpoint, BODY_LIMIT_BYTES, createWebhookApp, listenHttps, type RunningServer } from '../../../src/webhook/server.ts';
 import { type CertPair, generateSelfSigned } from '../../../src/webhook/tls.ts';
-import { NOW } from '../core/builders.ts';
+import { CTX, NOW } from '../core/builders.ts';
+import { FakeCluster } from './fake-cluster.ts';
 import { fixtureFiles, loadFixture } from '../core/fixture-loader.ts';
 
 // ---- a server under test --------------------------------------------------
@@ -24,8 +23,9 @@ interface Harness {
   metrics: Metrics;
   store: EnrolledObjectStore;
   state: { shuttingDown: boolean };
-  redirects: RedirectEffect[];
-  /** When set, redirects wait for it. */
+  /** The redirects' checks seen (SubjectAccessReviews for the idle colour). */
+  redirects: string[];
+  /** When set, a redirect's checks wait for it. */
   gate?: Promise<void>;
   onRedirect?: () => void;
 }
@@ -48,17 +48,22 @@ async function startServer(pair: CertPair): Promise<Harness> {
   const metrics = createMetrics();
   const state = { shuttingDown: false };
   const h = { store, metrics, state, redirects: [] } as unknown as Harness;
+  const cluster = new FakeCluster();
+  for (const f of [setImage, webSetImage]) for (const d of f.cluster.deployments) cluster.put('deployment', d);
+  const sar = cluster.mayPatchDeployment.bind(cluster);
+  cluster.mayPatchDeployment = async (u, ns, name, o) => {
+    h.redirects.push(name);
+    h.onRedirect?.();
+    if (h.gate) await h.gate;
+    return sar(u, ns, name, o);
+  };
   const app = createWebhookApp({
     cache: store,
     log: createLogger('silent'),
     metrics,
     now: () => NOW,
-    redirect: async (e: RedirectEffect): Promise<RedirectResult> => {
-      h.redirects.push(e);
-      h.onRedirect?.();
-      if (h.gate) await h.gate;
-      return { ok: true, attempts: 1 };
-    },
+    admission: CTX,
+    cluster,
     ready: () => store.synced && !state.shuttingDown,
     shuttingDown: () => state.shuttingDown,
   });
@@ -286,10 +291,10 @@ const CASES: Case[] = [
     uid: UID,
   },
   {
-    name: "deeply nested JSON (10k levels) inside the live object's pod template: compared without recursion trouble, redirected",
+    name: "deeply nested JSON (10k levels) inside the live object's pod template: compared without recursion trouble, too deep to record: refused",
     body: deepInside((b) => (b.request.object.spec.template.spec.extra = '__DEEP__'), 10_000),
     status: 200,
-    message: '',
+    message: 'is nested too deeply to record for shop-green (idle); nothing was changed',
     uid: UID,
   },
   {
@@ -723,7 +728,7 @@ describe('health and metrics', () => {
 
   it.each([
     { name: 'synced', synced: true, shuttingDown: false, status: 200, text: 'ok' },
-    { name: 'cache not synced', synced: false, shuttingDown: false, status: 503, text: 'not ready: cache not synced' },
+    { name: 'cache not synced', synced: false, shuttingDown: false, status: 503, text: 'not ready: the cache has not synced, or a watch is stale' },
     { name: 'shutting down', synced: true, shuttingDown: true, status: 503, text: 'shutting down' },
   ])('/readyz: $name -> $status', async ({ synced, shuttingDown, status, text }) => {
     h.store.synced = synced;
@@ -780,7 +785,7 @@ describe('health and metrics', () => {
         'kube_bluegreen_admission_requests_total{endpoint="validate",resource="deployments",operation="DELETE"} 1',
         'kube_bluegreen_admission_decisions_total{endpoint="mutate",outcome="redirected"} 1',
         'kube_bluegreen_admission_decisions_total{endpoint="validate",outcome="denied"} 1',
-        'kube_bluegreen_redirects_total{result="done"} 1',
+        'kube_bluegreen_redirects_total{result="recorded"} 1',
         'kube_bluegreen_bad_requests_total{reason="undecodable"} 1',
         'kube_bluegreen_bad_requests_total{reason="unexpected-kind"} 1',
         // The undecodable body never reached the handler.
@@ -807,7 +812,7 @@ describe('graceful close and certificate swaps', () => {
     // On a keep-alive connection, which the server must close itself once the response is out.
     const agent = new https.Agent({ keepAlive: true, ca: pair.ca });
     const inflight = send(g, pair.ca, { path: '/mutate', body: body(), agent });
-    await entered; // the request is inside the handler, waiting on the redirect
+    await entered; // the request is inside the handler, waiting on the redirect's checks
     let closed = false;
     const closing = g.running.close(10_000).then(() => (closed = true));
     await new Promise((r) => setTimeout(r, 100));

@@ -1,0 +1,139 @@
+// The webhook's narrow view of the API server: what admission-time checks, the
+// reconciler, leader election and the record key need, and nothing else. The
+// real one speaks through KubeClient; test/unit/webhook/fake-cluster.ts is an
+// in-memory one with the same preconditions (resourceVersion, JSON-patch test).
+import type { AppObjects } from '../core/app.ts';
+import type { Deployment, Service, UserInfo } from '../core/k8s-types.ts';
+import { APP_LABEL } from '../core/labels.ts';
+import { ApiError, type KubeClient, PATCH_CONTENT_TYPE, type PatchType, paths } from '../kube/client.ts';
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** dryRun=All: the API server checks everything and stores nothing. */
+  dryRun?: boolean;
+}
+
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace?: string; resourceVersion?: string };
+  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number };
+}
+
+export interface Secret {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace?: string; resourceVersion?: string };
+  type?: string;
+  data?: Record<string, string>;
+}
+
+export interface KubeEvent {
+  apiVersion: 'v1';
+  kind: 'Event';
+  metadata: { generateName: string; namespace: string };
+  involvedObject: { apiVersion: string; kind: string; name: string; namespace: string; uid?: string };
+  reason: string;
+  message: string;
+  type: 'Normal' | 'Warning';
+  source: { component: string };
+  reportingComponent: string;
+  reportingInstance: string;
+  firstTimestamp: string;
+  lastTimestamp: string;
+  count: number;
+}
+
+export interface WebhookCluster {
+  /** A fresh read of one app's Deployments and Services (by its label). */
+  readApp(namespace: string, app: string, o?: CallOptions): Promise<AppObjects>;
+  patchDeployment(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Deployment>;
+  patchService(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Service>;
+  /** SubjectAccessReview: may `user` patch deployment `name`? */
+  mayPatchDeployment(user: UserInfo, namespace: string, name: string, o?: CallOptions): Promise<{ allowed: boolean; reason?: string }>;
+  createEvent(namespace: string, e: KubeEvent): Promise<void>;
+  getLease(namespace: string, name: string): Promise<Lease | undefined>;
+  createLease(namespace: string, l: Lease): Promise<Lease>;
+  replaceLease(namespace: string, l: Lease): Promise<Lease>;
+  getSecret(namespace: string, name: string): Promise<Secret | undefined>;
+  createSecret(namespace: string, s: Secret): Promise<Secret>;
+  /** The username this process acts as (SelfSubjectReview). */
+  whoAmI(): Promise<string>;
+}
+
+const dry = (o?: CallOptions) => (o?.dryRun ? { dryRun: 'All' } : undefined);
+
+async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return undefined;
+    throw e;
+  }
+}
+
+export class KubeWebhookCluster implements WebhookCluster {
+  private readonly client: KubeClient;
+  constructor(client: KubeClient) {
+    this.client = client;
+  }
+  async readApp(namespace: string, app: string, o?: CallOptions): Promise<AppObjects> {
+    const query = { labelSelector: `${APP_LABEL}=${app}` };
+    const [d, s] = await Promise.all([
+      this.client.request<{ items: Deployment[] }>('GET', paths.deployments(namespace), { query, signal: o?.signal }),
+      this.client.request<{ items: Service[] }>('GET', paths.services(namespace), { query, signal: o?.signal }),
+    ]);
+    return { namespace, app, deployments: d.items, services: s.items };
+  }
+  patchDeployment(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Deployment> {
+    return this.client.request<Deployment>('PATCH', paths.deployments(namespace, name), { body: patch, query: dry(o), contentType: PATCH_CONTENT_TYPE[type], signal: o?.signal });
+  }
+  patchService(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Service> {
+    return this.client.request<Service>('PATCH', paths.services(namespace, name), { body: patch, query: dry(o), contentType: PATCH_CONTENT_TYPE[type], signal: o?.signal });
+  }
+  async mayPatchDeployment(u: UserInfo, namespace: string, name: string, o?: CallOptions): Promise<{ allowed: boolean; reason?: string }> {
+    const review = await this.client.request<{ status?: { allowed?: boolean; reason?: string } }>('POST', paths.subjectAccessReviews(), {
+      signal: o?.signal,
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: u.username,
+          uid: u.uid,
+          groups: u.groups,
+          extra: u.extra,
+          resourceAttributes: { namespace, verb: 'patch', group: 'apps', version: 'v1', resource: 'deployments', name },
+        },
+      },
+    });
+    return { allowed: review.status?.allowed === true, ...(review.status?.reason ? { reason: review.status.reason } : {}) };
+  }
+  async createEvent(namespace: string, e: KubeEvent): Promise<void> {
+    await this.client.create(paths.events(namespace), e);
+  }
+  getLease(namespace: string, name: string): Promise<Lease | undefined> {
+    return orUndefined(this.client.get<Lease>(paths.leases(namespace, name)));
+  }
+  createLease(namespace: string, l: Lease): Promise<Lease> {
+    return this.client.create<Lease>(paths.leases(namespace), l);
+  }
+  replaceLease(namespace: string, l: Lease): Promise<Lease> {
+    return this.client.request<Lease>('PUT', paths.leases(namespace, l.metadata.name), { body: l });
+  }
+  getSecret(namespace: string, name: string): Promise<Secret | undefined> {
+    return orUndefined(this.client.get<Secret>(paths.secrets(namespace, name)));
+  }
+  createSecret(namespace: string, s: Secret): Promise<Secret> {
+    return this.client.create<Secret>(paths.secrets(namespace), s);
+  }
+  async whoAmI(): Promise<string> {
+    const r = await this.client.create<{ status?: { userInfo?: { username?: string } } }>(paths.selfSubjectReviews(), {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'SelfSubjectReview',
+    });
+    const name = r.status?.userInfo?.username;
+    if (!name) throw new Error('SelfSubjectReview returned no username');
+    return name;
+  }
+}
+

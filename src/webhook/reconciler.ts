@@ -1,0 +1,256 @@
+// The reconciler: the only part of the webhook process that writes to enrolled
+// apps. Leader-elected. For each app that changed (or every app, every resync),
+// it reads the app afresh, asks the core what to do next (planReconcile), does
+// that one thing with preconditions, and asks again: recorded changes reach the
+// idle colour, the live labels follow the active Service whatever changed it,
+// and the old colour is scaled down when its warm period is over.
+import { hostname } from 'node:os';
+import { type AppObjects, type AppView, resolveApp } from '../core/app.ts';
+import { nsFlag } from '../core/commands.ts';
+import { outcomeOps, outcomeRecord, planReconcile, type ReconcileAction } from '../core/reconcile.ts';
+import type { RecordSeal } from '../core/pending-change.ts';
+import { ApiError, isPatchTestFailure } from '../kube/errors.ts';
+import type { AppCache } from './cache.ts';
+import type { KubeEvent, WebhookCluster } from './cluster.ts';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface ReconcilerDeps {
+  cluster: WebhookCluster;
+  cache: AppCache;
+  seal: RecordSeal;
+  log: Logger;
+  now: () => Date;
+  isLeader: () => boolean;
+  metrics?: Metrics;
+  /** How often every app is looked at even without a change (default 30 s). */
+  resyncMs?: number;
+  /** Max actions per app per pass (a loop guard). */
+  maxActions?: number;
+}
+
+/** Conflicts and failed JSON-patch tests: something changed since the read. Read again. */
+function isRace(e: unknown): boolean {
+  return (e instanceof ApiError && e.status === 409) || isPatchTestFailure(e);
+}
+
+/** Errors that no retry mends: the change itself (invalid), or rights or objects that are missing. */
+function isPermanent(e: unknown): boolean {
+  return e instanceof ApiError && (e.status === 400 || e.status === 403 || e.status === 404 || e.status === 422) && !isRace(e);
+}
+
+const key = (ns: string, app: string) => `${ns}\u0000${app}`;
+
+export class Reconciler {
+  private readonly d: Required<Omit<ReconcilerDeps, 'metrics'>> & { metrics?: Metrics };
+  private readonly queue = new Set<string>();
+  private readonly apps = new Map<string, { namespace: string; app: string }>();
+  /** Scheduled looks, the earliest per app. */
+  private readonly later = new Map<string, { timer: NodeJS.Timeout; at: number }>();
+  private readonly failures = new Map<string, number>();
+  /** namespace/deployment -> when first seen labelled live while the Service selects the other colour. */
+  private readonly staleLive = new Map<string, number>();
+  private draining: Promise<void> | undefined;
+  private resync: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(d: ReconcilerDeps) {
+    this.d = { resyncMs: 30_000, maxActions: 8, ...d };
+  }
+
+  start(): void {
+    this.resync = setInterval(() => this.enqueueAll(), this.d.resyncMs);
+    this.resync.unref();
+    this.enqueueAll();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.resync);
+    for (const t of this.later.values()) clearTimeout(t.timer);
+    this.later.clear();
+  }
+
+  enqueueAll(): void {
+    for (const a of this.d.cache.apps()) this.enqueue(a.namespace, a.app);
+  }
+
+  enqueue(namespace: string, app: string, delayMs = 0): void {
+    if (this.stopped) return;
+    const k = key(namespace, app);
+    if (delayMs > 0) {
+      const at = Date.now() + delayMs;
+      const pending = this.later.get(k);
+      if (pending && pending.at <= at) return;
+      if (pending) clearTimeout(pending.timer);
+      const timer = setTimeout(() => {
+        this.later.delete(k);
+        this.enqueue(namespace, app);
+      }, Math.min(delayMs, 2 ** 31 - 1));
+      timer.unref();
+      this.later.set(k, { timer, at });
+      return;
+    }
+    this.apps.set(k, { namespace, app });
+    this.queue.add(k);
+    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+  }
+
+  /** Resolves once the queue is empty (tests). */
+  async idle(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.size && !this.stopped) {
+      const k = this.queue.values().next().value as string;
+      this.queue.delete(k);
+      const a = this.apps.get(k);
+      if (!a || !this.d.isLeader() || !this.d.cache.synced) continue;
+      try {
+        await this.reconcile(a.namespace, a.app);
+        this.failures.delete(k);
+      } catch (e) {
+        const n = (this.failures.get(k) ?? 0) + 1;
+        this.failures.set(k, n);
+        const retryMs = Math.min(30_000, 500 * 2 ** (n - 1));
+        this.d.log.warn({ namespace: a.namespace, app: a.app, err: (e as Error).message, retryInMs: retryMs }, 'reconcile failed; will retry');
+        this.enqueue(a.namespace, a.app, retryMs);
+      }
+    }
+  }
+
+  /** One app: act until nothing is left to do. A cheap look at the cached view first; every action on a fresh read. */
+  async reconcile(namespace: string, app: string): Promise<void> {
+    const cached = this.d.cache.view(namespace, app);
+    if (cached) {
+      const p = this.plan(cached);
+      if (!p.action) {
+        if (p.recheckMs !== undefined) this.enqueue(namespace, app, p.recheckMs);
+        return;
+      }
+    }
+    for (let i = 0; i < this.d.maxActions; i++) {
+      const objs: AppObjects = await this.d.cluster.readApp(namespace, app);
+      if (!objs.deployments.length && !objs.services.length) return;
+      const view = resolveApp(objs);
+      const plan = this.plan(view);
+      if (plan.recheckMs !== undefined) this.enqueue(namespace, app, plan.recheckMs);
+      if (!plan.action) return;
+      const done = await this.perform(view, plan.action);
+      if (done === 'stop') return;
+    }
+    this.d.log.warn({ namespace, app }, 'reconcile: still more to do after the pass limit; will look again');
+    this.enqueue(namespace, app, 1000);
+  }
+
+  private plan(view: AppView) {
+    const since = new Map<string, number>();
+    const prefix = `${view.namespace}/`;
+    for (const [k, t] of this.staleLive) if (k.startsWith(prefix)) since.set(k.slice(prefix.length), t);
+    const now = this.d.now();
+    const plan = planReconcile({ view, seal: this.d.seal, now, staleLiveSince: since });
+    for (const d of Object.values(view.deployments)) {
+      const name = d?.metadata.name;
+      if (!name) continue;
+      const k = prefix + name;
+      if (plan.staleLive.includes(name)) {
+        if (!this.staleLive.has(k)) this.staleLive.set(k, now.getTime());
+      } else this.staleLive.delete(k);
+    }
+    return plan;
+  }
+
+  private async perform(view: AppView, a: ReconcileAction): Promise<'next' | 'stop'> {
+    const { cluster, log } = this.d;
+    const ns = view.namespace;
+    const ctx = { namespace: ns, app: view.app };
+    try {
+      switch (a.kind) {
+        case 'change': {
+          try {
+            await cluster.patchDeployment(ns, a.target, a.ops, 'json');
+          } catch (e) {
+            if (!isPermanent(e) || a.outcome !== 'applied') throw e;
+            // The change itself cannot be stored (it passed the dry run at admission; something
+            // changed since): say so on the target, without the change.
+            const target = Object.values(view.deployments).find((d) => d?.metadata.name === a.target);
+            const reason = `${a.target} refused it: ${(e as Error).message}`;
+            if (target) await this.perform(view, { ...a, ops: outcomeOps(target, outcomeRecord(a.holder, a.record, false, this.d.now(), reason)), outcome: 'not-applied', reason });
+            return 'next';
+          }
+          const who = a.record.by || 'an unknown user';
+          const replaced = (a.record.replaces ?? []).map(
+            (r): [string, 'Warning', string, string] => [a.holder, 'Warning', 'ChangeReplaced', `the ${r.summary} by ${r.by || 'an unknown user'} (request ${r.request}) was replaced by the ${a.record.summary} by ${who} before it was applied`],
+          );
+          if (a.record.replacedMore)
+            replaced.push([a.holder, 'Warning', 'ChangeReplaced', `${a.record.replacedMore} more earlier changes were replaced by the ${a.record.summary} by ${who} before they were applied`]);
+          if (a.outcome === 'not-applied') {
+            this.d.metrics?.redirects.inc({ result: 'not-applied' });
+            log.warn({ ...ctx, holder: a.holder, target: a.target, reason: a.reason, request: a.record.request }, 'a recorded change was not applied');
+            const message = `the ${a.record.summary} by ${who} (request ${a.record.request}) was not applied: ${a.reason}`;
+            await this.events(view, [...new Set([a.holder, a.target])].map((n) => [n, 'Warning', 'ChangeNotApplied', message] as [string, 'Warning', string, string]).concat(replaced));
+            return 'next';
+          }
+          this.d.metrics?.redirects.inc({ result: a.outcome });
+          log.info({ ...ctx, from: a.holder, to: a.target, by: a.record.by, request: a.record.request, outcome: a.outcome }, `the ${a.record.summary} reached ${a.target}`);
+          if (a.outcome === 'applied')
+            await this.events(view, [
+              [a.holder, 'Normal', 'ChangeRedirected', `the ${a.record.summary} by ${who} went to ${a.target} (idle); ${a.holder} kept its template`],
+              [a.target, 'Normal', 'RedirectedChange', `received the ${a.record.summary} by ${who} made to ${a.holder}; run 'kubectl bg switch ${view.app}${nsFlag(ns)}' when it is ready`],
+              ...replaced,
+            ]);
+          else if (replaced.length) await this.events(view, replaced);
+          return 'next';
+        }
+        case 'drop-planted':
+          await cluster.patchDeployment(ns, a.holder, a.ops, 'json');
+          log.warn({ ...ctx, holder: a.holder }, a.reason);
+          await this.events(view, [[a.holder, 'Warning', 'ChangeNotApplied', a.reason]]);
+          return 'next';
+        case 'label':
+          await cluster.patchDeployment(ns, a.deployment, a.patch, 'merge');
+          log.info({ ...ctx, deployment: a.deployment, live: a.value }, 'live label set from the active Service');
+          return 'next';
+        case 'scale-down':
+          await cluster.patchDeployment(ns, a.deployment, a.ops, 'json');
+          await cluster.patchService(ns, a.service, a.servicePatch, 'merge');
+          log.info({ ...ctx, deployment: a.deployment }, 'scaled the old colour down after its warm period');
+          return 'next';
+        case 'clear-scale-down':
+          await cluster.patchService(ns, a.service, a.servicePatch, 'merge');
+          log.info({ ...ctx, reason: a.reason }, 'scale-down not needed');
+          return 'next';
+      }
+    } catch (e) {
+      if (isRace(e)) return 'next';
+      if (e instanceof ApiError && e.status === 404) return 'next';
+      throw e;
+    }
+  }
+
+  private async events(view: AppView, list: [string, 'Normal' | 'Warning', string, string][]): Promise<void> {
+    const now = this.d.now().toISOString();
+    await Promise.all(
+      list.map(([name, type, reason, message]) => {
+        const uid = Object.values(view.deployments).find((d) => d?.metadata.name === name)?.metadata.uid;
+        const ev: KubeEvent = {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { generateName: `${name}.`, namespace: view.namespace },
+          involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: view.namespace, ...(uid ? { uid } : {}) },
+          reason,
+          message,
+          type,
+          source: { component: 'kube-bluegreen' },
+          reportingComponent: 'bluegreen.io/reconciler',
+          reportingInstance: hostname(),
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        };
+        return this.d.cluster.createEvent(view.namespace, ev).catch((e: Error) => this.d.log.warn({ err: e.message, deployment: name }, 'could not record an Event'));
+      }),
+    );
+  }
+}

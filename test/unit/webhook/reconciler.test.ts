@@ -1,0 +1,247 @@
+// The reconciler and leader election over the in-memory FakeCluster: a change
+// recorded by admission reaches the idle colour and nothing else; stale
+// snapshots never scale the live colour down; failures are reported, not lost.
+import { describe, expect, it } from 'vitest';
+import { decide } from '../../../src/core/admission/decide.ts';
+import type { Deployment } from '../../../src/core/k8s-types.ts';
+import { HISTORY_ANNOTATION, LAST_CHANGE_ANNOTATION, LIVE_LABEL, PENDING_CHANGE_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from '../../../src/core/labels.ts';
+import { appendHistory } from '../../../src/core/history.ts';
+import { templateHash } from '../../../src/core/template.ts';
+import { ApiError, isPatchTestFailure } from '../../../src/kube/errors.ts';
+import { EnrolledObjectStore } from '../../../src/webhook/cache.ts';
+import { LeaderElector } from '../../../src/webhook/leader.ts';
+import { createLogger } from '../../../src/webhook/logger.ts';
+import { Reconciler } from '../../../src/webhook/reconciler.ts';
+import { annotated, CTX, deploymentUpdate, edit, IMAGE_V1, IMAGE_V2, NOW, SEAL, selecting, shop, withImage } from '../core/builders.ts';
+import { FakeCluster } from './fake-cluster.ts';
+
+const log = createLogger('silent');
+
+function world(o: { leader?: boolean } = {}) {
+  const s = shop();
+  const cluster = new FakeCluster();
+  cluster.put('deployment', s.blue);
+  cluster.put('deployment', s.green);
+  cluster.put('service', s.svc);
+  const store = new EnrolledObjectStore();
+  const sync = () => {
+    store.replaceAll('deployment', [...cluster.deployments.values()]);
+    store.replaceAll('service', [...cluster.services.values()]);
+    store.synced = true;
+  };
+  sync();
+  const reconciler = new Reconciler({ cluster, cache: store, seal: SEAL, log, now: () => NOW, isLeader: () => o.leader ?? true });
+  return { s, cluster, store, sync, reconciler };
+}
+
+/** A user's `kubectl set image` on the live colour, as the API server stores it after our mutating webhook. */
+async function setImageOnLive(w: ReturnType<typeof world>, image: string, uid = 'req-1') {
+  const blue = w.cluster.getDeployment('prod', 'shop-blue')!;
+  const d = decide('mutate', deploymentUpdate(blue, withImage(blue, image), { uid }), w.store.view('prod', 'shop'), NOW, CTX);
+  if (!d.allowed || !d.patch) throw new Error(`expected a redirect, got ${JSON.stringify(d)}`);
+  // The user's own change (the image), then our patch (template back, record added): one stored update.
+  const wanted = withImage(blue, image);
+  await w.cluster.patchDeployment('prod', 'shop-blue', [{ op: 'replace', path: '/spec/template', value: wanted.spec!.template }, ...d.patch], 'json');
+  w.sync();
+}
+
+const image = (d: Deployment | undefined) => d?.spec?.template?.spec?.containers?.[0]?.image;
+
+describe('Reconciler: a recorded change', () => {
+  it('reaches the idle colour with its outcome; the live colour is not written; both colours get an Event', async () => {
+    const w = world();
+    await setImageOnLive(w, IMAGE_V2);
+    const blueStored = w.cluster.getDeployment('prod', 'shop-blue')!;
+    expect(blueStored.metadata.annotations?.[PENDING_CHANGE_ANNOTATION]).toBeDefined();
+    await w.reconciler.reconcile('prod', 'shop');
+    const blue = w.cluster.getDeployment('prod', 'shop-blue')!;
+    expect(blue.metadata.resourceVersion).toBe(blueStored.metadata.resourceVersion);
+    const green = w.cluster.getDeployment('prod', 'shop-green')!;
+    expect(image(blue)).toBe(IMAGE_V1);
+    expect(image(green)).toBe(IMAGE_V2);
+    expect(green.spec!.template!.metadata!.labels!.slot).toBe('green');
+    expect(green.metadata.generation).toBe(2);
+    expect(JSON.parse(green.metadata.annotations![LAST_CHANGE_ANNOTATION]!)).toMatchObject({ request: 'req-1', applied: true, from: 'shop-blue' });
+    expect(w.cluster.events.map((e) => [e.involvedObject.name, e.reason, e.type])).toEqual([
+      ['shop-blue', 'ChangeRedirected', 'Normal'],
+      ['shop-green', 'RedirectedChange', 'Normal'],
+    ]);
+    expect(w.cluster.events[0]!.message).toBe("the image change by alice went to shop-green (idle); shop-blue kept its template");
+  });
+
+  it('is idempotent: a second pass (a retry, a resync, a restarted webhook) writes nothing', async () => {
+    const w = world();
+    await setImageOnLive(w, IMAGE_V2);
+    await w.reconciler.reconcile('prod', 'shop');
+    w.sync();
+    const before = w.cluster.calls.length;
+    await new Reconciler({ cluster: w.cluster, cache: w.store, seal: SEAL, log, now: () => NOW, isLeader: () => true }).reconcile('prod', 'shop');
+    expect(w.cluster.calls.slice(before).filter((c) => c.method.startsWith('patch'))).toEqual([]);
+  });
+
+  it('the newest of two changes wins; the replaced one is reported, not lost silently', async () => {
+    const w = world();
+    await setImageOnLive(w, IMAGE_V2, 'r-1');
+    await setImageOnLive(w, 'registry.example/shop:v3', 'r-2');
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(image(w.cluster.getDeployment('prod', 'shop-green'))).toBe('registry.example/shop:v3');
+    const replaced = w.cluster.events.find((e) => e.reason === 'ChangeReplaced');
+    expect(replaced?.type).toBe('Warning');
+    expect(replaced?.message).toBe('the image change by alice (request r-1) was replaced by the image change by alice before it was applied');
+  });
+
+  it('a change the idle colour refuses is reported (annotation, Warning Events), not lost silently', async () => {
+    const w = world();
+    await setImageOnLive(w, IMAGE_V2);
+    w.cluster.validate = (kind, o) => (kind === 'deployment' && image(o as Deployment) === IMAGE_V2 && o.metadata.name === 'shop-green' ? 'spec.template: Invalid value' : undefined);
+    await w.reconciler.reconcile('prod', 'shop');
+    const green = w.cluster.getDeployment('prod', 'shop-green')!;
+    expect(image(green)).toBe(IMAGE_V1);
+    expect(JSON.parse(green.metadata.annotations![LAST_CHANGE_ANNOTATION]!)).toMatchObject({ by: 'alice', request: 'req-1', applied: false, images: [`app=${IMAGE_V2}`] });
+    expect(JSON.parse(green.metadata.annotations![LAST_CHANGE_ANNOTATION]!).reason).toMatch(/^shop-green refused it: .*spec\.template: Invalid value/);
+    expect(w.cluster.events.map((e) => [e.involvedObject.name, e.reason, e.type])).toEqual([
+      ['shop-blue', 'ChangeNotApplied', 'Warning'],
+      ['shop-green', 'ChangeNotApplied', 'Warning'],
+    ]);
+  });
+
+  it('a transient failure keeps the record: the next pass applies it', async () => {
+    const w = world();
+    await setImageOnLive(w, IMAGE_V2);
+    w.cluster.fail('patchDeployment', new ApiError(503, 'ServiceUnavailable', 'etcd leader changed', {}));
+    await expect(w.reconciler.reconcile('prod', 'shop')).rejects.toThrow(/etcd leader changed/);
+    expect(w.cluster.getDeployment('prod', 'shop-green')!.metadata.annotations?.[LAST_CHANGE_ANNOTATION]).toBeUndefined();
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(image(w.cluster.getDeployment('prod', 'shop-green'))).toBe(IMAGE_V2);
+  });
+
+  it('a record planted by hand (not sealed) is removed with a Warning, nothing applied', async () => {
+    const w = world();
+    await w.cluster.patchDeployment('prod', 'shop-blue', { metadata: { annotations: { [PENDING_CHANGE_ANNOTATION]: JSON.stringify({ v: 1, template: withImage(w.s.blue, 'evil:1').spec!.template }) } } }, 'merge');
+    w.sync();
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(image(w.cluster.getDeployment('prod', 'shop-green'))).toBe(IMAGE_V1);
+    expect(w.cluster.getDeployment('prod', 'shop-blue')!.metadata.annotations?.[PENDING_CHANGE_ANNOTATION]).toBeUndefined();
+    expect(w.cluster.events.map((e) => e.reason)).toEqual(['ChangeNotApplied']);
+  });
+
+  it('only the leader acts', async () => {
+    const w = world({ leader: false });
+    await setImageOnLive(w, IMAGE_V2);
+    w.reconciler.enqueue('prod', 'shop');
+    await w.reconciler.idle();
+    expect(image(w.cluster.getDeployment('prod', 'shop-green'))).toBe(IMAGE_V1);
+  });
+});
+
+describe('Reconciler: live labels and the scale-down act on a fresh read', () => {
+  it('after a raw selector switch, the live labels follow the Service (true at once; false after the grace)', async () => {
+    const w = world();
+    await w.cluster.patchService('prod', 'shop', { spec: { selector: { slot: 'green' } } }, 'merge');
+    w.sync();
+    let now = NOW.getTime();
+    const r = new Reconciler({ cluster: w.cluster, cache: w.store, seal: SEAL, log, now: () => new Date(now), isLeader: () => true });
+    await r.reconcile('prod', 'shop');
+    expect(w.cluster.getDeployment('prod', 'shop-green')!.metadata.labels![LIVE_LABEL]).toBe('true');
+    expect(w.cluster.getDeployment('prod', 'shop-blue')!.metadata.labels![LIVE_LABEL]).toBe('true');
+    w.sync();
+    now += 1000;
+    await r.reconcile('prod', 'shop');
+    expect(w.cluster.getDeployment('prod', 'shop-blue')!.metadata.labels![LIVE_LABEL]).toBe('false');
+  });
+
+  it('a stale snapshot (cache: blue live, green due for scale-down) with the cluster rolled back to green: green is never scaled down', async () => {
+    const w = world();
+    const history = appendHistory([], { kind: 'switch', from: 'green', to: 'blue', at: NOW.toISOString(), fromTemplate: templateHash(w.s.green.spec!.template, 'slot'), fromGeneration: 1 });
+    await w.cluster.patchService('prod', 'shop', { metadata: { annotations: { [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString(), [HISTORY_ANNOTATION]: history } } }, 'merge');
+    w.sync(); // the cache's snapshot: blue live, green due
+    // Then a rollback the cache has not seen: green labelled live, the Service on green.
+    await w.cluster.patchDeployment('prod', 'shop-green', { metadata: { labels: { [LIVE_LABEL]: 'true' } } }, 'merge');
+    await w.cluster.patchService('prod', 'shop', { spec: { selector: { slot: 'green' } } }, 'merge');
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(w.cluster.getDeployment('prod', 'shop-green')!.spec!.replicas).toBe(2);
+    const zeroes = w.cluster.calls.filter((c) => c.method === 'patchDeployment' && JSON.stringify(c.patch).includes('"/spec/replicas","value":0'));
+    expect(zeroes.map((c) => c.name)).not.toContain('shop-green');
+  });
+
+  it('due and consistent: the old colour is scaled to 0 and the schedule cleared', async () => {
+    const w = world();
+    const history = appendHistory([], { kind: 'switch', from: 'green', to: 'blue', at: NOW.toISOString(), fromTemplate: templateHash(w.s.green.spec!.template, 'slot'), fromGeneration: 1 });
+    await w.cluster.patchService('prod', 'shop', { metadata: { annotations: { [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString(), [HISTORY_ANNOTATION]: history } } }, 'merge');
+    w.sync();
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(w.cluster.getDeployment('prod', 'shop-green')!.spec!.replicas).toBe(0);
+    expect(w.cluster.getDeployment('prod', 'shop-blue')!.spec!.replicas).toBe(2);
+    expect(w.cluster.getService('prod', 'shop')!.metadata.annotations?.[SCALE_DOWN_AT_ANNOTATION]).toBeUndefined();
+  });
+});
+
+describe('isPatchTestFailure', () => {
+  it.each([
+    { name: "the API server's generic 422, the test in details.causes", e: new ApiError(422, '', 'the server rejected our request due to an error in our request', { details: { causes: [{ message: 'testing value /metadata/generation failed: test failed' }] } }), want: true },
+    { name: 'the words in the message', e: new ApiError(422, 'Invalid', 'testing value /spec/template/metadata/labels/slot failed', {}), want: true },
+    { name: 'a validation error', e: new ApiError(422, 'Invalid', 'Deployment.apps "x" is invalid: spec.template.spec.containers[0].image: Required value', {}), want: false },
+    { name: 'a conflict is not a test failure', e: new ApiError(409, 'Conflict', 'the object has been modified', {}), want: false },
+    { name: 'not an ApiError', e: new Error('test failed'), want: false },
+  ])('$name -> $want', ({ e, want }) => expect(isPatchTestFailure(e)).toBe(want));
+});
+
+describe('LeaderElector over the fake', () => {
+  it('one of two leads; when it stops it hands the Lease over at once', async () => {
+    const cluster = new FakeCluster();
+    let t = NOW.getTime();
+    const now = () => new Date(t);
+    const a = new LeaderElector({ cluster, namespace: 'kbg', name: 'lease', identity: 'a', log, retryMs: 10, now });
+    const b = new LeaderElector({ cluster, namespace: 'kbg', name: 'lease', identity: 'b', log, retryMs: 10, now });
+    a.start();
+    await new Promise((r) => setTimeout(r, 30));
+    b.start();
+    await new Promise((r) => setTimeout(r, 50));
+    expect([a.isLeader, b.isLeader]).toEqual([true, false]);
+    await a.stop();
+    t += 2000; // past the released Lease's 1 s
+    await new Promise((r) => setTimeout(r, 50));
+    expect([a.isLeader, b.isLeader]).toEqual([false, true]);
+    await b.stop();
+  });
+
+  it('a holder that stops renewing is taken over once its Lease expires, not before', async () => {
+    const cluster = new FakeCluster();
+    let t = NOW.getTime();
+    const now = () => new Date(t);
+    await cluster.createLease('kbg', { metadata: { name: 'lease' }, spec: { holderIdentity: 'dead', leaseDurationSeconds: 15, renewTime: now().toISOString() } });
+    const b = new LeaderElector({ cluster, namespace: 'kbg', name: 'lease', identity: 'b', log, retryMs: 10, now });
+    b.start();
+    await new Promise((r) => setTimeout(r, 40));
+    expect(b.isLeader).toBe(false);
+    t += 16_000;
+    await new Promise((r) => setTimeout(r, 40));
+    expect(b.isLeader).toBe(true);
+    expect((await cluster.getLease('kbg', 'lease'))!.spec!.leaseTransitions).toBe(1);
+    await b.stop();
+  });
+});
+
+describe('a planted record never needs the webhook to be up to be harmless', () => {
+  it('decide refuses it at validate even when it copies a real record from another Deployment', () => {
+    const s = shop();
+    const realOnGreen = SEAL.seal({
+      template: withImage(s.blue, IMAGE_V2).spec!.template!,
+      hash: 'h',
+      bases: {},
+      from: 'green',
+      to: 'blue',
+      minReplicas: 1,
+      summary: 'image change',
+      by: 'bob',
+      request: 'r',
+      at: NOW.toISOString(),
+      deployment: s.green.metadata.uid!,
+      base: s.green.metadata.resourceVersion!,
+    });
+    const d = decide('validate', deploymentUpdate(s.blue, annotated(s.blue, { [PENDING_CHANGE_ANNOTATION]: realOnGreen })), s.view, NOW, CTX);
+    expect(d.outcome).toBe('denied');
+    expect(edit(s.blue, () => {}).metadata.name).toBe('shop-blue');
+    expect(selecting(s.svc, 'green').spec!.selector!.slot).toBe('green');
+  });
+});
