@@ -2,7 +2,7 @@
 // baseline from the same run. Prints a table per section and writes everything
 // measured to bench/results/<timestamp>.json.
 //
-//   node bench/run.ts [--quick] [--only admission,scale,apiserver,switch]
+//   node bench/run.ts [--quick] [--only admission,scale,apiserver,switch,status]
 //                     [--duration S] [--repeats N] [--warmup S] [--patches N] [--switches N] [--cpu-prof]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { apiserverSection } from './sections/apiserver.ts';
 import { memorySection } from './sections/memory.ts';
 import { closeClusterBench } from './sections/cluster.ts';
 import { scaleSection } from './sections/scale.ts';
+import { statusSection } from './sections/status.ts';
 import { switchSection } from './sections/switch.ts';
 
 const HELP = `usage: node bench/run.ts [options]     (all sections: about 10 minutes)
@@ -29,7 +30,7 @@ const HELP = `usage: node bench/run.ts [options]     (all sections: about 10 min
   --cpu-prof           profile the webhook server processes (node --cpu-prof) into bench/results/profiles-<time>/
   -h, --help
 
-Sections apiserver and switch need the local control plane (started if it is not running: test/cluster).`;
+Sections apiserver, switch and status need the local control plane (started if it is not running: test/cluster).`;
 
 function config(argv: string[]): Config {
   const { values } = parseArgs({
@@ -80,6 +81,7 @@ const RUNNERS: Record<SectionName, (c: Config) => Promise<SectionResult>> = {
   scale: scaleSection,
   apiserver: apiserverSection,
   switch: switchSection,
+  status: statusSection,
   memory: memorySection,
 };
 

@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
-export const SECTIONS = ['admission', 'scale', 'apiserver', 'switch', 'memory'] as const;
+export const SECTIONS = ['admission', 'scale', 'apiserver', 'switch', 'status', 'memory'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 export interface Config {

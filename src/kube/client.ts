@@ -1,10 +1,13 @@
 // A small Kubernetes API client that speaks raw JSON, so objects compare
-// byte-for-byte with what admission requests carry. @kubernetes/client-node
-// does the hard part: reading kubeconfig and every kind of credential
-// (certificates, tokens, exec plugins, in-cluster service accounts).
+// byte-for-byte with what admission requests carry. Credentials come from the
+// project's own kubeconfig reader (kubeconfig.ts, credentials.ts: certificates,
+// tokens, tokenFile, impersonation, exec plugins run once per process, in-cluster
+// service accounts); @kubernetes/client-node is loaded only for what that reader
+// leaves to it (auth-provider, proxy-url), so a short CLI command does not pay for it.
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { Credentials } from './credentials.ts';
 import { ApiError } from './errors.ts';
+import { loadKubeconfig, type ResolvedKubeconfig } from './kubeconfig.ts';
 
 export { ApiError, isStatus } from './errors.ts';
 
@@ -42,51 +45,120 @@ export interface ListResult<T> {
   metadata: { resourceVersion?: string; continue?: string };
 }
 
-export class KubeClient {
-  readonly kc: KubeConfig;
-  readonly server: URL;
-  readonly defaultNamespace: string;
+type Headers = Record<string, string | string[]>;
+interface Base {
+  headers: Headers;
+  auth?: string;
+  agent: https.Agent;
+}
+
+/** Where each request's headers and TLS agent come from. */
+interface AuthSource {
+  options(): Promise<Base>;
+  /** After a 401: drop cached credentials. Returns whether a retry may get others. */
+  invalidate(): boolean;
+  close(): void;
+}
+
+/** The project's reader: one keep-alive agent, re-made only when an exec plugin hands out another client certificate. */
+class NativeAuth implements AuthSource {
   private agent: https.Agent | undefined;
-  private readonly timeoutMs: number;
-
-  constructor(kc: KubeConfig, timeoutMs = 30_000) {
-    this.kc = kc;
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error(`kubeconfig has no cluster for context ${JSON.stringify(kc.getCurrentContext())}`);
-    this.server = new URL(cluster.server);
-    const ctx = kc.getContextObject(kc.getCurrentContext());
-    this.defaultNamespace = ctx?.namespace || 'default';
-    this.timeoutMs = timeoutMs;
+  private agentFor: { cert?: Buffer; key?: Buffer } = {};
+  readonly creds: Credentials;
+  private readonly cfg: ResolvedKubeconfig;
+  constructor(cfg: ResolvedKubeconfig) {
+    this.cfg = cfg;
+    this.creds = new Credentials(cfg);
   }
-
-  static connect(opts: ConnectOptions = {}): KubeClient {
-    const kc = new KubeConfig();
-    if (opts.inCluster) kc.loadFromCluster();
-    else if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-    else kc.loadFromDefault();
-    if (opts.context) {
-      if (!kc.getContextObject(opts.context)) throw new Error(`context ${JSON.stringify(opts.context)} is not in the kubeconfig`);
-      kc.setCurrentContext(opts.context);
-    }
-    return new KubeClient(kc, opts.timeoutMs);
-  }
-
-  /** Credentials for one request (tokens may rotate), and one keep-alive TLS agent for all. */
-  private async requestOptions(): Promise<https.RequestOptions> {
-    const o: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(o);
-    if (!this.agent) {
+  async options(): Promise<Base> {
+    const c = await this.creds.forRequest();
+    if (!this.agent || c.cert !== this.agentFor.cert || c.key !== this.agentFor.key) {
+      this.agent?.destroy();
+      const t = this.cfg.tls;
       this.agent = new https.Agent({
         keepAlive: true,
         maxSockets: 32,
-        ca: o.ca,
-        cert: o.cert,
-        key: o.key,
-        ...(o.rejectUnauthorized !== undefined ? { rejectUnauthorized: o.rejectUnauthorized } : {}),
-        ...(o.servername ? { servername: o.servername } : {}),
+        ...(t.ca ? { ca: t.ca } : {}),
+        ...(c.cert ? { cert: c.cert, key: c.key } : {}),
+        ...(t.insecureSkipTLSVerify ? { rejectUnauthorized: false } : {}),
+        ...(t.servername ? { servername: t.servername } : {}),
       });
+      this.agentFor = { cert: c.cert, key: c.key };
     }
-    return { headers: { ...(o.headers as Record<string, string>) }, ...(o.auth ? { auth: o.auth } : {}), agent: this.agent };
+    return { headers: c.headers, agent: this.agent };
+  }
+  invalidate(): boolean {
+    if (!this.creds.usesExec) return false;
+    this.creds.invalidate();
+    return true;
+  }
+  close(): void {
+    this.agent?.destroy();
+  }
+}
+
+/** auth-provider and proxy-url: @kubernetes/client-node, loaded on first use. */
+class ClientNodeAuth implements AuthSource {
+  private kc: Promise<import('@kubernetes/client-node').KubeConfig> | undefined;
+  private agent: https.Agent | undefined;
+  private readonly opts: ConnectOptions;
+  constructor(opts: ConnectOptions) {
+    this.opts = opts;
+  }
+  private load() {
+    this.kc ??= import('@kubernetes/client-node').then(({ KubeConfig }) => {
+      const kc = new KubeConfig();
+      if (this.opts.kubeconfig) kc.loadFromFile(this.opts.kubeconfig);
+      else kc.loadFromDefault();
+      if (this.opts.context) kc.setCurrentContext(this.opts.context);
+      return kc;
+    });
+    return this.kc;
+  }
+  async options(): Promise<Base> {
+    const kc = await this.load();
+    const o: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(o);
+    // client-node makes the agent (a proxy agent for proxy-url) and caches it per cluster and user.
+    this.agent = o.agent as https.Agent;
+    return { headers: { ...(o.headers as Headers) }, ...(o.auth ? { auth: o.auth } : {}), agent: this.agent };
+  }
+  invalidate(): boolean {
+    return false;
+  }
+  close(): void {
+    this.agent?.destroy();
+  }
+}
+
+export class KubeClient {
+  /** What the kubeconfig resolved to (context, server, namespace, kind of credentials). */
+  readonly config: ResolvedKubeconfig;
+  readonly server: URL;
+  readonly defaultNamespace: string;
+  private readonly auth: AuthSource;
+  private readonly timeoutMs: number;
+
+  constructor(config: ResolvedKubeconfig, opts: ConnectOptions = {}) {
+    this.config = config;
+    this.server = new URL(config.server);
+    this.defaultNamespace = config.namespace;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.auth = config.fallback.length ? new ClientNodeAuth(opts) : new NativeAuth(config);
+  }
+
+  static connect(opts: ConnectOptions = {}): KubeClient {
+    return new KubeClient(loadKubeconfig({ kubeconfig: opts.kubeconfig, context: opts.context, inCluster: opts.inCluster }), opts);
+  }
+
+  /** Which credentials code serves this client: the project's reader, or client-node (and why). */
+  get credentialSource(): string {
+    return this.config.fallback.length ? `@kubernetes/client-node (${this.config.fallback.join(', ')})` : 'kubeconfig reader';
+  }
+
+  /** How many times the exec credential plugin ran in this client (0 without one). */
+  get execRuns(): number {
+    return this.auth instanceof NativeAuth ? this.auth.creds.execRuns : 0;
   }
 
   private url(path: string, query?: RequestOptions['query']): URL {
@@ -98,10 +170,20 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const base = await this.requestOptions();
+    try {
+      return await this.requestOnce<T>(method, path, opts);
+    } catch (e) {
+      // Exec credentials the server no longer takes: run the plugin again, once (as client-go does).
+      if (e instanceof ApiError && e.status === 401 && this.auth.invalidate()) return this.requestOnce<T>(method, path, opts);
+      throw e;
+    }
+  }
+
+  private async requestOnce<T>(method: string, path: string, opts: RequestOptions): Promise<T> {
+    const base = await this.auth.options();
     const u = this.url(path, opts.query);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const headers: Record<string, string | number> = { ...(base.headers as Record<string, string>), accept: 'application/json' };
+    const headers: Record<string, string | string[] | number> = { ...base.headers, accept: 'application/json' };
     if (payload) {
       headers['content-type'] = opts.contentType ?? 'application/json';
       headers['content-length'] = payload.length;
@@ -157,13 +239,13 @@ export class KubeClient {
     onEvent: (e: WatchEvent<T>) => void,
     signal?: AbortSignal,
   ): Promise<string | undefined> {
-    const base = await this.requestOptions();
+    const base = await this.auth.options();
     const u = this.url(path, { ...query, watch: 'true', allowWatchBookmarks: 'true' });
     let lastRv = query?.resourceVersion !== undefined ? String(query.resourceVersion) : undefined;
     return new Promise((resolve, reject) => {
       const req = https.request(
         u,
-        { ...base, method: 'GET', headers: { ...(base.headers as Record<string, string>), accept: 'application/json' }, signal },
+        { ...base, method: 'GET', headers: { ...base.headers, accept: 'application/json' }, signal },
         (res) => {
           if ((res.statusCode ?? 0) >= 300) {
             const chunks: Buffer[] = [];
@@ -215,7 +297,7 @@ export class KubeClient {
   }
 
   close(): void {
-    this.agent?.destroy();
+    this.auth.close();
   }
 }
 
