@@ -52,6 +52,8 @@ if [ ! -s "$runtime_dir/rootfs.tar" ]; then
     "$r"/usr/lib/x86_64-linux-gnu/gconv "$r"/usr/lib/aarch64-linux-gnu/gconv "$r"/lib/*/libmemusage.so "$r"/lib/*/libpcprofile.so \
     "$r"/boot "$r"/etc/dpkg "$r"/var/lib/dpkg "$r"/etc/update-motd.d "$r"/etc/skel "$r"/etc/profile.d \
     "$r"/etc/default "$r"/etc/ca-certificates "$r"/etc/issue "$r"/etc/issue.net
+  # No set-uid or set-gid bit anywhere (base-files makes /var/local and /var/mail setgid staff/mail).
+  find "$r" -perm /6000 -exec chmod ug-s {} +
   find "$r/usr/share/doc" -type f ! -name copyright -delete
   find "$r/usr/share/doc" -depth -type d -empty -delete
   # Users and groups as distroless has them: nonroot is 65532, nobody is 65534, no login shell.
