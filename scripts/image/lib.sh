@@ -3,7 +3,7 @@
 #
 # Everything that is not the repository lives under $KBG_CACHE_DIR/image (default
 # ~/.cache/kube-bluegreen/image), next to the control-plane binaries:
-#   storage/        buildah's own containers-storage (not the machine's /var/lib/containers)
+#   storage/<driver>/  buildah's own containers-storage (not the machine's /var/lib/containers)
 #   bases/<key>/    the locally assembled base images, as OCI archives, keyed by what went in
 #   lock            one build at a time on this machine (several work trees share the cache)
 # The image itself is written into the repository's dist/image/ (ignored by git).
@@ -41,8 +41,8 @@ log() { printf '[image] %s\n' "$*" >&2; }
 die() { printf '[image] error: %s\n' "$*" >&2; exit 1; }
 
 # buildah and podman on the project's own storage. The driver: overlay where the kernel lets
-# us mount it, else vfs (slower, always works); chosen once and remembered in the storage dir,
-# since one storage cannot switch drivers. KBG_IMAGE_STORAGE_DRIVER forces one.
+# us mount it, else vfs (slower, always works); probed once and remembered.
+# KBG_IMAGE_STORAGE_DRIVER forces one.
 storage_driver() {
   if [ -n "${KBG_IMAGE_STORAGE_DRIVER:-}" ]; then echo "$KBG_IMAGE_STORAGE_DRIVER"; return; fi
   if [ -s "$IMAGE_STORAGE/driver" ]; then cat "$IMAGE_STORAGE/driver"; return; fi
@@ -64,11 +64,13 @@ storage_driver() {
 # container alike. KBG_IMAGE_ISOLATION=oci uses crun/runc instead where that works.
 ISOLATION=${KBG_IMAGE_ISOLATION:-chroot}
 
-# The run root holds locks and mount state only: on /tmp so a reboot clears it, one per storage.
-IMAGE_RUNROOT=/tmp/kbg-image-run-$(printf '%s' "$IMAGE_STORAGE" | sha256sum | cut -c1-12)
-
+# One storage per driver (a storage cannot switch drivers). The run root holds locks and mount
+# state only: on /tmp, so a reboot clears it.
 bah() {
-  buildah --root "$IMAGE_STORAGE/root" --runroot "$IMAGE_RUNROOT" --storage-driver "$(storage_driver)" "$@"
+  local d
+  d=$(storage_driver)
+  buildah --root "$IMAGE_STORAGE/$d" --runroot "/tmp/kbg-image-run-$(printf '%s' "$IMAGE_STORAGE/$d" | sha256sum | cut -c1-12)" \
+    --storage-driver "$d" "$@"
 }
 
 # ------------------------------------------------------ for the local bases (base-*.sh)
