@@ -43,9 +43,10 @@ if [ ! -s "$build_dir/rootfs.tar" ]; then
     remove_tree "$r"
     die "debootstrap failed (log: $build_dir/debootstrap.log)"
   fi
+  # shellcheck disable=SC2016 # dpkg-query's own format, not the shell's
   chroot "$r" dpkg-query -W -f '${Package} ${Version}\n' > "$build_dir/packages.txt"
   # What debian's docker images drop: downloaded packages, package lists, logs.
-  rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/lib/apt/lists/* "$r"/var/log/* "$r"/tmp/* "$r"/dev/*
+  rm -rf "${r:?}"/var/cache/apt/archives/*.deb "${r:?}"/var/lib/apt/lists/* "${r:?}"/var/log/* "${r:?}"/tmp/* "${r:?}"/dev/*
   install -m 0755 "$NODE_BIN" "$r/usr/local/bin/node"
   t=$(mktemp -d)
   (cd "$t" && npm pack --silent "npm@$NPM_VERSION" >/dev/null)

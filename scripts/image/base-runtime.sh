@@ -22,7 +22,10 @@ SELF_HASH=$(sha256sum < "$0" | cut -c1-12)
 
 RUNTIME_PKGS=(libc6 libgcc-s1 libstdc++6 ca-certificates tzdata netbase base-files)
 candidate() { apt-cache policy "$1" | sed -n 's/^  Candidate: //p'; }
-[ -n "$(candidate libc6)" ] && [ "$(candidate libc6)" != "(none)" ] || { log "apt-get update (no package lists yet)"; apt-get update -qq; }
+if [ -z "$(candidate libc6)" ] || [ "$(candidate libc6)" = "(none)" ]; then
+  log "apt-get update (no package lists yet)"
+  apt-get update -qq
+fi
 pins=()
 for p in "${RUNTIME_PKGS[@]}"; do pins+=("$p=$(candidate "$p")"); done
 node_sha=$(sha256sum "$NODE_BIN" | cut -c1-16)
@@ -36,7 +39,7 @@ if [ ! -s "$runtime_dir/rootfs.tar" ]; then
   r="$runtime_dir/rootfs"
   mkdir -p "$r"
   # apt-get download as root warns that _apt cannot write here; harmless, so keep it quiet.
-  (cd "$runtime_dir/debs" && apt-get download -qq "${pins[@]}" 2>&1 | grep -v 'unsandboxed as root' >&2 || true)
+  (cd "$runtime_dir/debs" && { apt-get download -qq "${pins[@]}" 2>&1 | grep -v 'unsandboxed as root' >&2 || true; })
   [ "$(find "$runtime_dir/debs" -name '*.deb' | wc -l)" -eq "${#RUNTIME_PKGS[@]}" ] || die "apt-get download ${pins[*]} failed"
   for d in "$runtime_dir"/debs/*.deb; do dpkg-deb -x "$d" "$r"; done
   printf '%s\n' "${pins[@]}" > "$runtime_dir/packages.txt"
@@ -46,12 +49,12 @@ if [ ! -s "$runtime_dir/rootfs.tar" ]; then
   # Keep libraries, data and licences; drop every program, man page and tooling hook.
   # (base-files' skeleton brings dpkg's and login's directories; libc6 brings iconv modules and
   # profiling helpers: Node needs none of them.)
-  rm -rf "$r"/usr/sbin "$r"/usr/bin "$r"/sbin "$r"/bin "$r"/usr/share/man "$r"/usr/share/lintian \
-    "$r"/usr/share/gcc "$r"/usr/share/gdb "$r"/usr/share/base-files "$r"/usr/share/info \
-    "$r"/usr/share/doc/ca-certificates/examples "$r"/usr/games "$r"/usr/include "$r"/usr/src \
-    "$r"/usr/lib/x86_64-linux-gnu/gconv "$r"/usr/lib/aarch64-linux-gnu/gconv "$r"/lib/*/libmemusage.so "$r"/lib/*/libpcprofile.so \
-    "$r"/boot "$r"/etc/dpkg "$r"/var/lib/dpkg "$r"/etc/update-motd.d "$r"/etc/skel "$r"/etc/profile.d \
-    "$r"/etc/default "$r"/etc/ca-certificates "$r"/etc/issue "$r"/etc/issue.net
+  rm -rf "${r:?}"/usr/sbin "${r:?}"/usr/bin "${r:?}"/sbin "${r:?}"/bin "${r:?}"/usr/share/man "${r:?}"/usr/share/lintian \
+    "${r:?}"/usr/share/gcc "${r:?}"/usr/share/gdb "${r:?}"/usr/share/base-files "${r:?}"/usr/share/info \
+    "${r:?}"/usr/share/doc/ca-certificates/examples "${r:?}"/usr/games "${r:?}"/usr/include "${r:?}"/usr/src \
+    "${r:?}"/usr/lib/x86_64-linux-gnu/gconv "${r:?}"/usr/lib/aarch64-linux-gnu/gconv "${r:?}"/lib/*/libmemusage.so "${r:?}"/lib/*/libpcprofile.so \
+    "${r:?}"/boot "${r:?}"/etc/dpkg "${r:?}"/var/lib/dpkg "${r:?}"/etc/update-motd.d "${r:?}"/etc/skel "${r:?}"/etc/profile.d \
+    "${r:?}"/etc/default "${r:?}"/etc/ca-certificates "${r:?}"/etc/issue "${r:?}"/etc/issue.net
   # No set-uid or set-gid bit anywhere (base-files makes /var/local and /var/mail setgid staff/mail).
   find "$r" -perm /6000 -exec chmod ug-s {} +
   find "$r/usr/share/doc" -type f ! -name copyright -delete

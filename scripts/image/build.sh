@@ -28,6 +28,9 @@ if ! flock -n 9; then
   flock 9
 fi
 
+# Containers left by a build that was killed (builds hold the lock, so none is running now).
+bah rm --all >/dev/null 2>&1 || true
+
 # Which bases. A registry that cannot be reached fails fast (no DNS here) or after the timeout.
 bases=${KBG_IMAGE_BASES:-auto}
 if [ "$bases" = auto ]; then
@@ -46,7 +49,7 @@ case "$bases" in
     log "bases: $OFFICIAL_BUILD_BASE and $OFFICIAL_RUNTIME_BASE cannot be pulled here; local equivalents (scripts/image/base-*.sh)"
     base_build=$(bash "$here/base-build.sh" | sed -n 's/^NODE_BUILD_IMAGE=//p')
     base_runtime=$(bash "$here/base-runtime.sh" | sed -n 's/^NODE_RUNTIME_IMAGE=//p')
-    [ -n "$base_build" ] && [ -n "$base_runtime" ] || die "the local bases could not be assembled"
+    if [ -z "$base_build" ] || [ -z "$base_runtime" ]; then die "the local bases could not be assembled"; fi
     ;;
   *) die "KBG_IMAGE_BASES=$bases: expected auto, official or local" ;;
 esac
@@ -55,13 +58,31 @@ build_args=(--build-arg "NODE_BUILD_IMAGE=$base_build" --build-arg "NODE_RUNTIME
 revision=$(git -C "$IMAGE_REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
 log "building $IMAGE_REF (buildah $(buildah version --json 2>/dev/null | sed -n 's/.*"version": "\(.*\)".*/\1/p' | head -1), storage $(storage_driver), isolation $ISOLATION)"
 start=$(date +%s)
+steps=$(mktemp)
+trap 'rm -f "$steps"' EXIT
 bah bud --layers --pull="${KBG_IMAGE_PULL:-false}" --isolation "$ISOLATION" \
   "${build_args[@]}" \
   --label "org.opencontainers.image.version=$IMAGE_VERSION" \
   --label "org.opencontainers.image.revision=$revision" \
   --label "org.opencontainers.image.base.name=$base_runtime" \
-  -f "$IMAGE_REPO_ROOT/Dockerfile" -t "$IMAGE_REF" "$IMAGE_REPO_ROOT" >&2
+  -f "$IMAGE_REPO_ROOT/Dockerfile" -t "$IMAGE_REF" "$IMAGE_REPO_ROOT" 2>&1 | tee "$steps" >&2
 built=$(date +%s)
+
+# The layer cache keeps this build's steps (the next build reuses them, npm ci above all) and
+# drops the steps of earlier builds, so the storage does not grow with every change.
+keep=$(sed -n 's/^--> \(Using cache \)\{0,1\}\([0-9a-f]\{11,\}\)$/\2/p' "$steps" | cut -c1-11 | sort -u)
+for _ in $(seq 20); do
+  stale=$(bah images -a --noheading --format '{{.ID}} {{.Name}}' 2>/dev/null | awk '$2 == "<none>" { print $1 }' | cut -c1-11 | grep -vxF -f <(echo "$keep") || true)
+  [ -n "$stale" ] || break
+  # Children first: a pass removes what nothing builds on; the next pass their parents.
+  removed=0
+  for id in $stale; do bah rmi "$id" >/dev/null 2>&1 && removed=1; done
+  [ "$removed" = 1 ] || break
+done
+# Bases of earlier builds (another Node, newer Debian packages), now that nothing builds on them.
+for old in $(bah images --noheading --format '{{.Name}}:{{.Tag}}' 2>/dev/null | grep '^localhost/kube-bluegreen-base/' | grep -vxF -e "$base_build" -e "$base_runtime" || true); do
+  bah rmi "$old" >/dev/null 2>&1 || true
+done
 
 mkdir -p "$(dirname "$IMAGE_ARCHIVE")"
 rm -f "$IMAGE_ARCHIVE"

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
 # Shared by scripts/image/*.sh (sourced, not run). Where things live and how buildah is called.
 #
 # Everything that is not the repository lives under $KBG_CACHE_DIR/image (default
