@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # kube-bluegreen webhook image.
 #
-#   docker build -t kube-bluegreen:0.1.0 .
+#   docker build -t ghcr.io/kube-bluegreen/kube-bluegreen:0.1.0 .
+#   npm run image     # the same with buildah, no daemon: an OCI archive in dist/image/
 #
 # Build stage: all dependencies, compile TypeScript, then drop the dev dependencies.
 # Runtime stage: distroless Node.js 24 (no shell, no package manager), UID/GID 65532,
@@ -9,6 +10,8 @@
 # to its filesystem, so it runs with readOnlyRootFilesystem (the Helm chart mounts an
 # emptyDir at /tmp anyway). Both stages are Debian 12, so any native addon built in the
 # first runs in the second.
+# `npm run image` (scripts/image/build.sh) builds this file with buildah and passes these two
+# fully qualified, or local equivalents where they cannot be pulled.
 ARG NODE_BUILD_IMAGE=node:24-bookworm-slim
 ARG NODE_RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
 
@@ -27,8 +30,10 @@ COPY src ./src
 COPY plugin/src ./plugin/src
 # tsc is run with the image's node directly: node_modules/.bin/node (from the dev dependency
 # "node", whose install script did not run) must not shadow it.
+# (npm prune leaves the emptied scope directories of dev dependencies, e.g. @vitest: gone too.)
 RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
  && npm prune --omit=dev --ignore-scripts \
+ && find node_modules -mindepth 1 -maxdepth 1 -type d -empty -delete \
  && rm -rf dist/plugin
 
 FROM ${NODE_RUNTIME_IMAGE}
