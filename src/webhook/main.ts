@@ -249,20 +249,23 @@ async function main() {
   const cmd = webhookCommand();
   cmd.parse();
   const flags = cmd.opts<WebhookFlags>();
-  let running: Awaited<ReturnType<typeof runWebhook>>;
+  // Signals first: as a container's PID 1, Node ignores SIGTERM it has no handler for, so a
+  // webhook still starting (the API server unreachable) would wait out the whole grace period.
+  let running: Awaited<ReturnType<typeof runWebhook>> | undefined;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const)
+    process.once(sig, () => {
+      if (!running) process.exit(0);
+      running.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
   try {
     running = await runWebhook(flags);
   } catch (e) {
     process.stderr.write(`kube-bluegreen-webhook: ${(e as Error).message}\n`);
     process.exit(1);
   }
-  for (const sig of ['SIGTERM', 'SIGINT'] as const)
-    process.once(sig, () => {
-      running.stop().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/webhook/main.js') || process.argv[1]?.endsWith('/webhook/main.ts')) void main();
