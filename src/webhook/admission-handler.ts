@@ -89,7 +89,10 @@ export function handleAdmission(endpoint: Endpoint, body: unknown, deps: Handler
     return errorReview(req.uid, 'kube-bluegreen is starting and has not read the cluster yet; try again in a moment', 503);
   }
   const cluster = deps.cluster;
-  if (app && cluster && needsFreshView(endpoint, req, target.type)) {
+  // The reconciler's own writes (it read the app afresh and guards each patch with preconditions)
+  // need no second fresh read.
+  const self = deps.admission.self !== undefined && req.userInfo.username === deps.admission.self && target.type === 'deployment';
+  if (app && cluster && !self && needsFreshView(endpoint, req, target.type)) {
     const signal = deadline(opts);
     return cluster.readApp(ns, app, { signal }).then(
       (objs) => decideAndAnswer(endpoint, req, app, objs.deployments.length || objs.services.length ? resolveApp(objs) : undefined, deps, signal),

@@ -63,7 +63,7 @@ interface AppEntry {
   view?: AppView;
 }
 
-/** The read side used by the admission handler and the scale-down loop. */
+/** The read side used by the admission handler and the reconciler. */
 export interface AppCache {
   view(namespace: string, app: string): AppView | undefined;
   appOfDeployment(namespace: string, name: string): string | undefined;

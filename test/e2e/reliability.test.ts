@@ -429,7 +429,7 @@ describe('concurrency: 10 clients change images while kubectl bg switches and ro
     expect(calls.length).toBeGreaterThanOrEqual(80);
     expect(ok.filter((a) => a.kind === 'switch').length).toBeGreaterThanOrEqual(2);
     expect(ok.filter((a) => a.kind === 'rollback').length).toBeGreaterThanOrEqual(2);
-    // The switcher only ever gets done (0) or refused (2: idle colour not ready, redirect in flight).
+    // The switcher only ever gets done (0) or refused (2: idle colour not ready, a change pending).
     expect(attempts.filter((a) => a.code !== 0 && a.code !== 2).map((a) => `${a.kind} ${a.code}: ${a.output.slice(0, 300)}`)).toEqual([]);
 
     // 1. The reconciler settles every recorded change; then the active Service points at a colour

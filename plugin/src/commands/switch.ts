@@ -1,8 +1,8 @@
 // kubectl bg switch APP [--to COLOUR] [--dry-run] [--wait] [--timeout D] [--force]
 // (and the switching half of rollback). Plans with src/core/switch-plan.ts,
-// then applies: 1) the target colour's live label, 2) the active Service (merge
-// patch with a resourceVersion precondition; on 409 re-read, re-plan, retry),
-// 3) the previews, 4) the old colour's live label.
+// then applies: 1) the target colour's live label and the active Service together
+// (a merge patch with a resourceVersion precondition; on 409 re-read, re-plan,
+// retry), 2) the previews, 3) the old colour's live label.
 import type { Command } from 'commander';
 import { type AppView, resolveApp } from '../../../src/core/app.ts';
 import { availabilityOf } from '../../../src/core/availability.ts';
@@ -126,8 +126,9 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
   const { cluster, namespace: ns, paint: p } = s;
   const poll = { ctx: s.ctx, timeout: f.timeout, intervalMs: f.pollMs ?? 100 };
   const verb = f.kind;
-  let view = await readView(s, app);
-  const by = f.dryRun ? undefined : await cluster.whoAmI();
+  // The app and who we are, at once: each is a round trip, and a switch is timed from the keystroke.
+  const [first, by] = await Promise.all([readView(s, app), f.dryRun ? undefined : cluster.whoAmI()]);
+  let view = first;
   let plan = planSwitch(view, { kind: f.kind, to: f.to, force: f.force, now: s.ctx.now(), by });
 
   if (!plan.ok && plan.code === 'scaled-down' && plan.scaleUp && f.kind === 'rollback') {
@@ -184,7 +185,6 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
   const targetLabel = view.deployments[plan.to]?.metadata.labels?.[LIVE_LABEL] ?? null;
   for (let attempt = 0; ; attempt++) {
     const first = plan.liveLabels[0];
-    if (first) await cluster.patchDeployment(ns, first.name, first.patch, 'merge');
     const undoLabel = async () => {
       if (first && targetLabel !== 'true')
         await cluster
@@ -192,7 +192,15 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
           .catch(() => undefined);
     };
     try {
-      await cluster.patchService(ns, plan.activeService.name, plan.activeService.patch, 'merge');
+      // The target's live label and the Service together: one round trip less before traffic
+      // moves (the webhook's reconciler keeps the labels equal to the Service whatever happens).
+      const [label, service] = await Promise.allSettled([
+        first ? cluster.patchDeployment(ns, first.name, first.patch, 'merge') : Promise.resolve(undefined),
+        cluster.patchService(ns, plan.activeService.name, plan.activeService.patch, 'merge'),
+      ]);
+      if (service.status === 'rejected') throw service.reason;
+      // Switched; the label follows from the webhook's reconciler if this write did not land.
+      if (label.status === 'rejected') s.err(`warning: could not label ${first?.name} ${LIVE_LABEL}=true (${(label.reason as Error).message}); the webhook's reconciler sets it\n`);
       break;
     } catch (e) {
       if (isConflict(e) && attempt < CONFLICT_RETRIES) {

@@ -4,7 +4,8 @@
 import { type AppView, resolveApp } from '../../../src/core/app.ts';
 import type { AdmissionContext } from '../../../src/core/admission/decide.ts';
 import type { AdmissionRequest, Operation } from '../../../src/core/admission/review.ts';
-import { recordSeal } from '../../../src/core/pending-change.ts';
+import { type PendingFields, recordSeal } from '../../../src/core/pending-change.ts';
+import { templateHash } from '../../../src/core/template.ts';
 import type { Deployment, Scale, Service, UserInfo } from '../../../src/core/k8s-types.ts';
 import { APP_LABEL, LIVE_LABEL, ROLE_ANNOTATION, SLOT_LABEL_ANNOTATION } from '../../../src/core/labels.ts';
 
@@ -288,4 +289,32 @@ export function annotated<T extends Service | Deployment>(s: T, annotations: Rec
 /** A full AdmissionReview body around a request. */
 export function review(request: AdmissionRequest): { apiVersion: string; kind: string; request: AdmissionRequest } {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request };
+}
+
+/**
+ * The fields of a pending-change record as the webhook writes them: `kubectl set image` to IMAGE_V2
+ * on `holder` (the live blue), for green, by alice, now. Overrides for everything else.
+ */
+export function recordFields(holder: Deployment, o: Partial<PendingFields> = {}): PendingFields {
+  const t = withImage(holder, IMAGE_V2).spec!.template!;
+  return {
+    template: t,
+    hash: templateHash(t, 'slot'),
+    bases: {},
+    from: 'blue',
+    to: 'green',
+    minReplicas: 2,
+    summary: 'image change',
+    by: 'alice',
+    request: 'r-1',
+    at: NOW.toISOString(),
+    deployment: holder.metadata.uid ?? '',
+    base: holder.metadata.resourceVersion ?? '',
+    ...o,
+  };
+}
+
+/** recordFields, sealed with the tests' key: the annotation value. */
+export function sealedRecord(holder: Deployment, o: Partial<PendingFields> = {}): string {
+  return SEAL.seal(recordFields(holder, o));
 }

@@ -19,7 +19,9 @@ import { templateHash } from '../../../src/core/template.ts';
 import {
   ADMIN,
   CTX,
+  recordFields,
   SEAL,
+  sealedRecord,
   SELF,
   annotated,
   deployment,
@@ -549,21 +551,7 @@ describe('a Service selector patch on an enrolled Service', () => {
 
   describe('with a change pending on the live colour (recorded, not yet applied to green)', () => {
     const pendingOn = (d: Deployment, value: string) => annotated(d, { [PENDING_CHANGE_ANNOTATION]: value });
-    const sealed = (at: string) =>
-      SEAL.seal({
-        template: withImage(blue, IMAGE_V2).spec!.template!,
-        hash: 'h',
-        bases: {},
-        from: 'blue',
-        to: 'green',
-        minReplicas: 2,
-        summary: 'image change',
-        by: 'bob',
-        request: 'r-1',
-        at,
-        deployment: blue.metadata.uid ?? '',
-        base: '1',
-      });
+    const sealed = (at: string) => sealedRecord(blue, { by: 'bob', at });
     it('a switch is refused until the change has reached green', () => {
       const v = viewOf([pendingOn(blue, sealed(new Date(NOW.getTime() - 3000).toISOString())), green], [svc]);
       const d = denied(validate(serviceUpdate(svc, selecting(svc, 'green')), v));
@@ -733,21 +721,7 @@ describe('apps whose state is ambiguous', () => {
 describe('the pending-change record: written only by kube-bluegreen', () => {
   const { blue, green, view } = shop();
   const KEY = PENDING_CHANGE_ANNOTATION;
-  const fields = (o: Partial<PendingChange> = {}) => ({
-    template: withImage(blue, IMAGE_V2).spec!.template!,
-    hash: templateHash(withImage(blue, IMAGE_V2).spec!.template, 'slot'),
-    bases: {},
-    from: 'blue' as const,
-    to: 'green' as const,
-    minReplicas: 2,
-    summary: 'image change',
-    by: 'mallory',
-    request: 'r-0',
-    at: NOW.toISOString(),
-    deployment: blue.metadata.uid ?? '',
-    base: blue.metadata.resourceVersion ?? '',
-    ...o,
-  });
+  const fields = (o: Partial<PendingChange> = {}) => recordFields(blue, { by: 'mallory', request: 'r-0', ...o });
   const withRecord = (d: Deployment, value: string) => annotated(d, { [KEY]: value });
 
   it.each([

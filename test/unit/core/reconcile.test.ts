@@ -13,30 +13,15 @@ import {
 import type { PendingFields } from '../../../src/core/pending-change.ts';
 import { planReconcile, type ReconcileAction, STALE_LIVE_GRACE_MS } from '../../../src/core/reconcile.ts';
 import { templateHash } from '../../../src/core/template.ts';
-import { annotated, deployment, edit, IMAGE_V1, IMAGE_V2, NOW, SEAL, selecting, shop, viewOf, withImage, withReplicas } from './builders.ts';
+import { annotated, deployment, edit, IMAGE_V1, IMAGE_V2, NOW, SEAL, sealedRecord, selecting, shop, viewOf, withImage, withReplicas } from './builders.ts';
 
 const NONE = new Map<string, number>();
 const plan = (view: ReturnType<typeof viewOf>, staleLiveSince = NONE, now = NOW) => planReconcile({ view, seal: SEAL, now, staleLiveSince });
 const labelled = (d: Deployment, live: string) => edit(d, (c) => (c.metadata.labels![LIVE_LABEL] = live));
 
-/** The pending-change record of a set image to v2 on blue (live), sealed. */
+/** The pending-change record of a set image to v2 on blue (live), sealed, with both colours' bases. */
 function record(blue: Deployment, green: Deployment, o: Partial<PendingFields> = {}): string {
-  const t = withImage(blue, IMAGE_V2).spec!.template!;
-  return SEAL.seal({
-    template: t,
-    hash: templateHash(t, 'slot'),
-    bases: { blue: templateHash(blue.spec!.template, 'slot'), green: templateHash(green.spec!.template, 'slot') },
-    from: 'blue',
-    to: 'green',
-    minReplicas: 2,
-    summary: 'image change',
-    by: 'alice',
-    request: 'r-1',
-    at: NOW.toISOString(),
-    deployment: blue.metadata.uid ?? '',
-    base: blue.metadata.resourceVersion ?? '',
-    ...o,
-  });
+  return sealedRecord(blue, { bases: { blue: templateHash(blue.spec!.template, 'slot'), green: templateHash(green.spec!.template, 'slot') }, ...o });
 }
 
 function applied<T>(obj: T, ops: unknown[]): T {

@@ -11,7 +11,7 @@ import {
 } from '../../../src/core/labels.ts';
 import { planSwitch, scaleDownDelaySeconds, type SwitchOptions, type SwitchPlan, type SwitchRefusal } from '../../../src/core/switch-plan.ts';
 import { templateHash } from '../../../src/core/template.ts';
-import { annotated, deployment, IMAGE_V1, IMAGE_V2, NOW, SEAL, selecting, service, viewOf } from './builders.ts';
+import { annotated, deployment, IMAGE_V1, IMAGE_V2, NOW, sealedRecord, selecting, service, viewOf } from './builders.ts';
 
 const blue = deployment({ colour: 'blue', resourceVersion: '11' });
 const green = deployment({ colour: 'green', image: IMAGE_V2, resourceVersion: '12' });
@@ -31,22 +31,7 @@ function refused(p: SwitchPlan | SwitchRefusal): SwitchRefusal {
 describe('planSwitch: refusals', () => {
   const paused = deployment({ colour: 'green', paused: true });
   // A change redirected from the live colour, recorded on it, not applied to green yet.
-  const pending = annotated(blue, {
-    [PENDING_CHANGE_ANNOTATION]: SEAL.seal({
-      template: blue.spec!.template!,
-      hash: 'h',
-      bases: {},
-      from: 'blue',
-      to: 'green',
-      minReplicas: 2,
-      summary: 'image change',
-      by: 'bob',
-      request: 'r',
-      at: new Date(NOW.getTime() - 2000).toISOString(),
-      deployment: blue.metadata.uid ?? '',
-      base: '1',
-    }),
-  });
+  const pending = annotated(blue, { [PENDING_CHANGE_ANNOTATION]: sealedRecord(blue, { by: 'bob', at: new Date(NOW.getTime() - 2000).toISOString() }) });
   it.each<{ name: string; view: AppView; opts: SwitchOptions; want: SwitchRefusal }>([
     {
       name: 'no active Service',

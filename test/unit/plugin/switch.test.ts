@@ -29,6 +29,46 @@ function ready(o: { preview?: boolean } = { preview: true }) {
 const live = (c: FakeCluster, name: string) => c.peek<Deployment>('deployments', name)!.metadata.labels?.[LIVE_LABEL];
 const selector = (c: FakeCluster, name = 'shop') => c.peek<Service>('services', name)!.spec?.selector;
 
+describe('switch with a change pending for the idle colour', () => {
+  const record = JSON.stringify({ v: 1, template: { spec: { containers: [{ name: 'app', image: 'registry.example/shop:v3' }] } }, hash: 'h', bases: {}, from: 'blue', to: 'green', minReplicas: 3, summary: 'image change', by: 'bob', request: 'req-9', at: '2026-01-01T11:59:58.000Z', deployment: 'u', base: '1', sig: 's' });
+  const pending = () => {
+    const h = ready();
+    seedShop(h.cluster, { preview: true, blue: { annotations: { 'bluegreen.io/pending-change': record } } });
+    return h;
+  };
+
+  it('without --wait: refused (exit 2), naming the change and --wait', async () => {
+    const h = pending();
+    const r = await h.run('switch', 'shop');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('cannot switch shop to green: the image change by bob (2s ago) recorded on shop-blue has not reached shop-green yet; it is being applied');
+    expect(r.err).toContain("'kubectl bg switch shop --wait' waits for it to land and roll out");
+    expect(h.cluster.realWrites()).toEqual([]);
+  });
+
+  it('with --wait: waits until the reconciler settled it (the outcome on shop-green), then switches', async () => {
+    const h = ready();
+    seedShop(h.cluster, { preview: true, blue: { annotations: { 'bluegreen.io/pending-change': record } } });
+    let settledAt = 0;
+    const hs = harness({
+      cluster: h.cluster,
+      onSleep: (n) => {
+        if (n !== 3) return;
+        // The reconciler: the change and its outcome land on shop-green.
+        const g = h.cluster.peek<Deployment>('deployments', 'shop-green')!;
+        g.metadata.annotations = { ...g.metadata.annotations, 'bluegreen.io/last-change': JSON.stringify({ request: 'req-9', applied: true, at: '2026-01-01T11:59:58.000Z' }) };
+        h.cluster.put('deployments', g);
+        settledAt = n;
+      },
+    });
+    const r = await hs.run('switch', 'shop', '--wait');
+    expect(settledAt).toBe(3);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^waiting for the change recorded for the idle colour to land and roll out \(timeout 5m\): cannot switch shop to green: the image change by bob/);
+    expect(selector(h.cluster)).toEqual({ app: 'shop', slot: 'green' });
+  });
+});
+
 describe('switch', () => {
   it('flips the Service and the preview, moves the live label, records the switch, prints before/after', async () => {
     const h = ready();

@@ -12,7 +12,7 @@ import { EnrolledObjectStore } from '../../../src/webhook/cache.ts';
 import { LeaderElector } from '../../../src/webhook/leader.ts';
 import { createLogger } from '../../../src/webhook/logger.ts';
 import { Reconciler } from '../../../src/webhook/reconciler.ts';
-import { annotated, CTX, deploymentUpdate, edit, IMAGE_V1, IMAGE_V2, NOW, SEAL, selecting, shop, withImage } from '../core/builders.ts';
+import { annotated, CTX, deploymentUpdate, edit, IMAGE_V1, IMAGE_V2, NOW, SEAL, sealedRecord, selecting, shop, withImage } from '../core/builders.ts';
 import { FakeCluster } from './fake-cluster.ts';
 
 const log = createLogger('silent');
@@ -225,20 +225,7 @@ describe('LeaderElector over the fake', () => {
 describe('a planted record never needs the webhook to be up to be harmless', () => {
   it('decide refuses it at validate even when it copies a real record from another Deployment', () => {
     const s = shop();
-    const realOnGreen = SEAL.seal({
-      template: withImage(s.blue, IMAGE_V2).spec!.template!,
-      hash: 'h',
-      bases: {},
-      from: 'green',
-      to: 'blue',
-      minReplicas: 1,
-      summary: 'image change',
-      by: 'bob',
-      request: 'r',
-      at: NOW.toISOString(),
-      deployment: s.green.metadata.uid!,
-      base: s.green.metadata.resourceVersion!,
-    });
+    const realOnGreen = sealedRecord(s.green, { from: 'green', to: 'blue' });
     const d = decide('validate', deploymentUpdate(s.blue, annotated(s.blue, { [PENDING_CHANGE_ANNOTATION]: realOnGreen })), s.view, NOW, CTX);
     expect(d.outcome).toBe('denied');
     expect(edit(s.blue, () => {}).metadata.name).toBe('shop-blue');
