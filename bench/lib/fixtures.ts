@@ -13,7 +13,7 @@ export const FIXTURE_DIR = join(REPO, 'test/fixtures/admission');
 /** a Deployment UPDATE of the live colour with --dry-run=server: the decision computes the redirect and the patch, and nothing is written. */
 export const MUTATE_FIXTURE = 'set-image-live-dry-run.1.mutate.json';
 /** The live Deployment UPDATE the apiserver validates after the mutate reverted its template (kubectl set image on the live colour). */
-export const VALIDATE_FIXTURE = 'set-image-live.6.validate.json';
+export const VALIDATE_FIXTURE = 'set-image-live.4.validate.json';
 
 export interface CapturedFixture {
   file: string;

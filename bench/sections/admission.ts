@@ -134,8 +134,10 @@ export async function admissionSection(cfg: Config): Promise<SectionResult> {
                 `${fmt(r.cpuMsPerReq, 3)} CPU ms/req, generator ${fmt(r.genCpuPct, 0)}% CPU${r.non2xx || r.errors ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}`,
             );
           }
-    const redirects = await hook.call<number>('redirects');
-    if (redirects !== 0) throw new Error(`the webhook performed ${redirects} redirects; the benchmark requests are dry runs`);
+    // Every /mutate request is a redirect: its checks (answered at once by the server's stand-in,
+    // as this section measures the webhook's own cost) must have been asked.
+    const checked = await hook.call<number>('redirects');
+    if (checked === 0) throw new Error('the /mutate requests were not redirected: no redirect check was asked');
   } finally {
     await Promise.all([bare.stop(), control.stop(), hook.stop()]);
   }

@@ -4,7 +4,7 @@
 // at admission (a SubjectAccessReview and a dry run of the idle patch) go to
 // a stand-in that answers at once and counts them: this process measures the
 // webhook's own cost; the apiserver section measures the real round trips.
-import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { recordSeal } from '../../src/core/pending-change.ts';
 import { EnrolledObjectStore } from '../../src/webhook/cache.ts';
 import type { WebhookCluster } from '../../src/webhook/cluster.ts';
@@ -53,7 +53,8 @@ serveIpc({
       now: () => new Date(),
       ready: () => store.synced,
       shuttingDown: () => false,
-      admission: { seal: recordSeal(randomBytes(32)) },
+      // The key that sealed the captured reviews' records (test/fixtures/record-key).
+      admission: { seal: recordSeal(readFileSync(new URL('../../test/fixtures/record-key', import.meta.url))) },
       cluster: checks,
     });
     running = await listenHttps(app, { cert: a.cert, key: a.key, ca: a.cert }, '127.0.0.1', 0);

@@ -1,5 +1,5 @@
 // The admission decision, pure: (endpoint, request, the app's view, time) in,
-// allow / deny with a reason / a JSON patch / warnings / a side effect out.
+// allow / deny with a reason / a JSON patch / warnings / the checks a redirect needs out.
 import fjp from 'fast-json-patch';
 import type { Operation as JsonPatchOp } from 'fast-json-patch';
 import { type AppView, appNameOf, colourOfDeployment, servingColours } from '../app.ts';
@@ -228,6 +228,7 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
     : [];
   const replaces = chain.length ? chain.slice(0, REPLACED_KEPT) : undefined;
   const replacedMore = (pendingBefore?.replacedMore ?? 0) + Math.max(0, chain.length - REPLACED_KEPT);
+  const newHash = templateHash(newT, view.slotKey);
   const bases: Partial<Record<Colour, string>> = {};
   for (const c of COLOURS) {
     const d = view.deployments[c];
@@ -247,7 +248,7 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   function sealRecord(): string {
     return ctx.seal.seal({
     template: newT,
-    hash: templateHash(newT, view.slotKey),
+    hash: newHash,
     bases,
     from: view.live!,
     to: idleColour,
@@ -277,7 +278,7 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   if (pendingBefore) warnings.push(`it replaces the ${pendingBefore.summary} by ${pendingBefore.by || 'an unknown user'} that had not reached ${idle.metadata.name} yet`);
   // By fingerprint: the cache keeps the idle colour's template as labels and fingerprint only.
   const idleHash = templateHash(idle.spec?.template, view.slotKey);
-  if ((idle.spec?.replicas ?? 0) > 0 && idleHash !== templateHash(newT, view.slotKey) && idleHash !== templateHash(oldT, view.slotKey))
+  if ((idle.spec?.replicas ?? 0) > 0 && idleHash !== newHash && idleHash !== (bases[view.live!] ?? templateHash(oldT, view.slotKey)))
     warnings.push(`${idle.metadata.name} was running another version; this change replaces it`);
   return {
     allowed: true,
