@@ -37,6 +37,8 @@ export interface AppView {
   services: Service[];
   /** Things that make the app's state ambiguous; each a sentence a person can act on. */
   problems: string[];
+  /** What it was resolved from. */
+  objects: AppObjects;
 }
 
 export function appNameOf(o: { metadata?: { labels?: Record<string, string> } } | undefined): string | undefined {
@@ -131,7 +133,7 @@ export function resolveApp(objs: AppObjects): AppView {
         `Service ${active.metadata.name} selects ${v === undefined ? `no ${slotKey} label` : `${slotKey}=${v}`}; it should select ${slotKey}=blue or ${slotKey}=green`,
       );
   }
-  const view: AppView = { namespace: objs.namespace, app: objs.app, slotKey, previews, deployments, duplicates, services, problems };
+  const view: AppView = { namespace: objs.namespace, app: objs.app, slotKey, previews, deployments, duplicates, services, problems, objects: objs };
   if (active) view.active = active;
   if (live) {
     view.live = live;
@@ -159,4 +161,14 @@ export function servingColours(view: AppView): Set<Colour> {
 
 export function deploymentName(d: Deployment | undefined): string {
   return d?.metadata.name ?? '<none>';
+}
+
+/**
+ * The app as it will be with `svc` stored (created or changed): the Service may name the slot key
+ * the Deployments use, or be the app's active Service, and an app's objects come in any order.
+ */
+export function withService(view: AppView, svc: Service): AppView {
+  const name = svc.metadata.name;
+  const services = [...view.objects.services.filter((s) => s.metadata.name !== name), svc];
+  return resolveApp({ ...view.objects, services });
 }

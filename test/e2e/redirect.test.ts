@@ -256,6 +256,56 @@ describe('the cluster kept consistent with the Service, whatever changed it', ()
   });
 });
 
+describe("an app's objects in their own order (seed 003: slot label `version`, an active and a preview Service)", () => {
+  /** Seed 003's three files, enrolled: two Deployments labelled version=blue|green, then the Services in one file. */
+  function seedFiles(app: string): Record<string, object[]> {
+    const dep = (colour: string) => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: `${app}-${colour}`, namespace: ns.name, labels: { app, version: colour, 'bluegreen.io/app': app } },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app, version: colour } },
+        template: { metadata: { labels: { app, version: colour } }, spec: { containers: [{ name: 'app', image: `registry.example/${app}:1.0.0` }] } },
+      },
+    });
+    const svc = (name: string, role: string, colour: string) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: ns.name, labels: { app, 'bluegreen.io/app': app }, annotations: { 'bluegreen.io/role': role, 'bluegreen.io/slot-label': 'version' } },
+      spec: { selector: { app, version: colour }, ports: [{ port: 80, targetPort: 8080 }] },
+    });
+    return {
+      'deployment-blue.yaml': [dep('blue')],
+      'deployment-green.yaml': [dep('green')],
+      'service-blue-green.yaml': [svc(`${app}-active`, 'active', 'blue'), svc(`${app}-preview`, 'preview', 'green')],
+    };
+  }
+  async function applyInOrder(files: Record<string, object[]>, order: string[]) {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'kbg-seed-'));
+    order.forEach((f, i) => writeFileSync(join(dir, `${i}-${f}`), files[f]!.map((o) => JSON.stringify(o)).join('\n---\n')));
+    return kubectl(['-n', ns.name, 'apply', '-f', dir]);
+  }
+
+  it.each([
+    { name: "the seed's order (kubectl apply -f dir/: Deployments, then the Services)", app: 'engops', order: ['deployment-blue.yaml', 'deployment-green.yaml', 'service-blue-green.yaml'] },
+    { name: 'the Services first, then the Deployments', app: 'engrev', order: ['service-blue-green.yaml', 'deployment-green.yaml', 'deployment-blue.yaml'] },
+  ])('$name: admitted as is; then a change to the live colour is redirected', async ({ app, order }) => {
+    const r = await applyInOrder(seedFiles(app), order);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('denied');
+    await rolledOut(ns.name, [`${app}-blue`, `${app}-green`]);
+    const x = await k('set', 'image', `deployment/${app}-blue`, `app=registry.example/${app}:2.0.0`);
+    expect(x.code, x.stderr).toBe(0);
+    expect(x.stderr).toContain(`redirected to ${app}-green (idle)`);
+    await landed(`${app}-green`, `registry.example/${app}:2.0.0`);
+    expect(await image(`${app}-blue`)).toBe(`registry.example/${app}:1.0.0`);
+  });
+});
+
 describe('another mutating webhook rewriting images (a registry mirror, a tag resolved to a digest)', () => {
   /** A webhook of the test's own: rewrites registry.example/ to mirror.example/ in every container image. */
   async function rewriter(name: string) {

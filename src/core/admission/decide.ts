@@ -2,7 +2,7 @@
 // allow / deny with a reason / a JSON patch / warnings / the checks a redirect needs out.
 import fjp from 'fast-json-patch';
 import type { Operation as JsonPatchOp } from 'fast-json-patch';
-import { type AppView, appNameOf, colourOfDeployment, servingColours } from '../app.ts';
+import { type AppView, appNameOf, colourOfDeployment, servingColours, withService } from '../app.ts';
 import { readyToServe } from '../availability.ts';
 import { nsFlag } from '../commands.ts';
 import type { Deployment, PodTemplateSpec, Scale, Service, UserInfo } from '../k8s-types.ts';
@@ -356,9 +356,12 @@ function decideScale(req: AdmissionRequest, view: AppView): Decision {
 
 // ---- Services ---------------------------------------------------------------
 
-function decideService(req: AdmissionRequest, view: AppView, now: Date, _ctx: AdmissionContext): Decision {
+function decideService(req: AdmissionRequest, stored: AppView, now: Date, _ctx: AdmissionContext): Decision {
   if (req.operation === 'DELETE') return allow();
   const svc = req.object as Service;
+  // Decided on the app as it will be with this Service: objects come in any order, and this one may
+  // be what names the slot key the Deployments use (seed 003: Deployments first, then the Services).
+  const view = withService(stored, svc);
   const oldSvc = req.operation === 'UPDATE' ? (req.oldObject as Service) : undefined;
   const slotKey = annotationsOf(svc)[SLOT_LABEL_ANNOTATION] ?? view.slotKey;
   const selector = svc.spec?.selector ?? {};
@@ -380,15 +383,25 @@ function decideService(req: AdmissionRequest, view: AppView, now: Date, _ctx: Ad
   if (!isColour(colour))
     return deny(`Service ${name} selects ${slotKey}=${colour}, a colour that does not exist; app ${view.app} has ${COLOURS.join(' and ')}`, 422, 'Invalid');
   const target = view.deployments[colour];
-  if (!target)
+  const isActive = role === 'active' || (role !== 'preview' && (view.active === undefined || view.active.metadata.name === name));
+  // A new Service, or a preview, moves no traffic away from anything: admitted while the app is
+  // still arriving, with a word on what is missing. The checks apply once the whole app exists.
+  const arriving = !oldSvc || enrolling || !isActive;
+  if (!target) {
+    if (arriving)
+      return allow([`Service ${name} selects ${slotKey}=${colour}, and app ${view.app} has no ${colour} Deployment yet; it gets endpoints once that exists`]);
     return deny(
       `Service ${name} selects ${slotKey}=${colour}, but app ${view.app} has no ${colour} Deployment; ` +
         `create it with 'kubectl bg init ${view.app}${ns} --from deployment/<name>'`,
       422,
       'Invalid',
     );
-  const isActive = role === 'active' || (role !== 'preview' && (view.active === undefined || view.active.metadata.name === name));
+  }
   if (!isActive || before[slotKey] === colour) return allow();
+  if (!oldSvc) {
+    const ready = readyToServe(target, target.spec?.replicas ?? 1);
+    return allow(ready.ok ? [] : [`Service ${name} is new and sends app ${view.app}'s traffic to ${colour}, which is not fully available yet: ${ready.reason}`]);
+  }
 
   // The active Service is about to send traffic to `colour`.
   const override = annotationsOf(svc)[FORCE_SWITCH_ANNOTATION] === colour;

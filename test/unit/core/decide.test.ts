@@ -718,6 +718,44 @@ describe('apps whose state is ambiguous', () => {
   });
 });
 
+describe("an app's objects in any order (seed 003: the Deployments first, then the Services that name the slot key)", () => {
+  const blue = deployment({ colour: 'blue', slotKey: 'version' });
+  const green = deployment({ colour: 'green', slotKey: 'version' });
+  const active = service({ role: 'active', colour: 'blue', slotKey: 'version', annotateSlotKey: true });
+  const preview = service({ name: 'shop-preview', role: 'preview', colour: 'green', slotKey: 'version' });
+  const validate = (req: AdmissionRequest, view: AppView) => decide('validate', req, view, NOW, CTX);
+
+  it('the Deployments are there, no Service yet: the active Service naming the slot key is admitted (its key makes them colours)', () => {
+    const view = viewOf([blue, green], []);
+    expect(view.deployments).toEqual({});
+    expect(validate(serviceCreate(active), view)).toEqual(ALLOWED);
+  });
+
+  it('then the preview, with the Deployments and the active Service there: admitted', () => {
+    expect(validate(serviceCreate(preview), viewOf([blue, green], [active]))).toEqual(ALLOWED);
+  });
+
+  it('the Services first: the active Service and a preview for a colour not there yet are admitted, with a word on what is missing', () => {
+    const a = validate(serviceCreate(active), viewOf([], []));
+    expect(a.outcome).toBe('allowed');
+    expect(a).toHaveProperty('warnings', ['Service shop selects version=blue, and app shop has no blue Deployment yet; it gets endpoints once that exists']);
+    const p = validate(serviceCreate(preview), viewOf([blue], [active]));
+    expect(p).toHaveProperty('warnings', ['Service shop-preview selects version=green, and app shop has no green Deployment yet; it gets endpoints once that exists']);
+  });
+
+  it('a new active Service on a colour still rolling out: admitted with a warning (it moves no traffic away from anything)', () => {
+    const rolling = deployment({ colour: 'blue', slotKey: 'version', status: { observedGeneration: 1, replicas: 2, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 } });
+    const d = validate(serviceCreate(active), viewOf([rolling, green], []));
+    expect(d.outcome).toBe('allowed');
+    expect((d as { warnings: string[] }).warnings[0]).toMatch(/^Service shop is new and sends app shop's traffic to blue, which is not fully available yet: shop-blue/);
+  });
+
+  it('once the whole app exists the checks hold: a switch of the active Service to a colour that is missing is refused', () => {
+    const d = validate(serviceUpdate(active, selecting(active, 'green', 'version')), viewOf([blue], [active]));
+    expect(d.outcome).toBe('denied');
+  });
+});
+
 describe('the pending-change record: written only by kube-bluegreen', () => {
   const { blue, green, view } = shop();
   const KEY = PENDING_CHANGE_ANNOTATION;
