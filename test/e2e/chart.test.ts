@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { clusterEnv, createNamespace, helm, kubectl, kubectlJson, kubectlOk, waitFor, type TestNamespace } from './helpers/cluster.ts';
 import { waitForNoForeignWebhooks } from './helpers/foreign-webhooks.ts';
+import { runProcessOk } from './helpers/plugin-cli.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const CHART = path.join(REPO, 'charts/kube-bluegreen');
@@ -372,20 +373,9 @@ describe('the production bundle the image copies', () => {
     await ns?.cleanup();
   });
 
-  function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const c = spawn(cmd, args, { cwd, env: { ...process.env, PATH: `${path.dirname(NODE)}:${process.env.PATH}` }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      c.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
-      c.on('close', (code) => {
-        clearTimeout(t);
-        if (code === 0) resolve(out);
-        else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out.slice(-4000)}`));
-      });
-    });
-  }
+  const run = (cmd: string, args: string[], cwd: string, timeoutMs: number) =>
+    runProcessOk(cmd, args, { ...process.env, PATH: `${path.dirname(NODE)}:${process.env.PATH}` }, timeoutMs, cwd);
+
 
   function get(port: number, p: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { clusterEnv, createNamespace, waitFor, type TestNamespace } from './helpers/cluster.ts';
+import { runProcess, runProcessOk } from './helpers/plugin-cli.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const RUN = randomBytes(3).toString('hex');
@@ -21,28 +22,8 @@ const META = path.join(REPO, 'dist/image', `kube-bluegreen-${pkg.version}.json`)
 const MiB = 1024 * 1024;
 const log = (msg: string) => process.stderr.write(`[image] ${msg}\n`);
 
-interface Result {
-  code: number | null;
-  out: string;
-}
-function run(cmd: string, args: string[], timeoutMs: number, opts: { cwd?: string } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    const c = spawn(cmd, args, { cwd: opts.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
-    c.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, out });
-    });
-  });
-}
-async function runOk(cmd: string, args: string[], timeoutMs: number): Promise<string> {
-  const r = await run(cmd, args, timeoutMs);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.out.slice(-4000)}`);
-  return r.out;
-}
+const run = (cmd: string, args: string[], timeoutMs: number) => runProcess(cmd, args, process.env, timeoutMs, REPO);
+const runOk = (cmd: string, args: string[], timeoutMs: number) => runProcessOk(cmd, args, process.env, timeoutMs, REPO);
 
 function request(port: number, method: 'GET' | 'POST', p: string, body?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -15,10 +15,10 @@ export interface PluginResult {
 }
 
 /** Runs a program to completion (killed after timeoutMs): exit code, output, wall time. */
-export function runProcess(exe: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<PluginResult> {
+export function runProcess(exe: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000, cwd?: string): Promise<PluginResult> {
   const start = performance.now();
   return new Promise((res, rej) => {
-    const c = spawn(exe, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(exe, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
     let stdout = '';
     let stderr = '';
     c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -40,4 +40,11 @@ export function kubectlBg(namespace: string, args: readonly string[], timeoutMs 
     { ...process.env, HOME: env.home, KUBECONFIG: env.kubeconfig, NO_PROXY: '127.0.0.1,localhost', NO_COLOR: '1' },
     timeoutMs,
   );
+}
+
+/** runProcess, and its stdout when it exits 0; otherwise an error with the command and the end of its output. */
+export async function runProcessOk(exe: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000, cwd?: string): Promise<string> {
+  const r = await runProcess(exe, args, env, timeoutMs, cwd);
+  if (r.code !== 0) throw new Error(`${exe} ${args.join(' ')} exited ${r.code}:\n${(r.stderr + r.stdout).slice(-4000)}`);
+  return r.stdout;
 }
