@@ -2,6 +2,7 @@
 // the active Service; then it is scaled to zero. Decided here, performed by the
 // webhook's leader-elected loop.
 import type { AppView } from './app.ts';
+import { declaredPhrase, declarerOfApp } from './gitops.ts';
 import { lastSwitch, parseHistory } from './history.ts';
 import { annotationsOf } from './k8s-types.ts';
 import { HISTORY_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
@@ -33,6 +34,10 @@ export function scaleDownDue(view: AppView, now: Date): ScaleDownAction | undefi
  */
 export function whyOldColourStays(view: AppView): string | undefined {
   if (!view.active || !view.idle) return 'no single live colour';
+  // Git declares the replicas of an app it deploys: scaling behind its back would be undone by the next sync.
+  const declarer = declarerOfApp(view);
+  if (declarer)
+    return `app ${view.app} is ${declaredPhrase(declarer)}; release the old colour ${declarer.tool === 'helm' ? "with 'helm upgrade' (its replicas: 0 in the values)" : 'with a commit (replicas: 0 in its manifest)'}`;
   const idle = view.deployments[view.idle];
   if (!idle) return `no ${view.idle} Deployment`;
   if ((idle.spec?.replicas ?? 0) === 0) return `${idle.metadata.name} is already scaled down`;

@@ -2,6 +2,7 @@
 import type { AppView } from './app.ts';
 import { availabilityOf, readyToServe } from './availability.ts';
 import { nsFlag } from './commands.ts';
+import { declaredPhrase, switchWith, declarerOfApp } from './gitops.ts';
 import { lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
 import type { Deployment } from './k8s-types.ts';
 import { annotationsOf } from './k8s-types.ts';
@@ -47,6 +48,8 @@ export interface AppStatus {
   /** The last recorded change that was settled, on the colour it went to: applied, or not and why. */
   lastChange: (ChangeOutcome & { deployment: string }) | null;
   problems: string[];
+  /** Who declares the app ("deployed from Git by Argo CD (...)"; switches are commits then), or null. */
+  declaredBy: string | null;
 }
 
 export interface PendingStatus {
@@ -85,6 +88,7 @@ export function appStatus(view: AppView): AppStatus {
     summary: x.record?.summary ?? 'unreadable record',
     images: x.record ? imagesOf(x.record.template) : [],
   }));
+  const git = declarerOfApp(view);
   const colours = COLOURS.flatMap((c) => {
     const d = view.deployments[c];
     return d ? [colourStatus(c, d, view.live, view.slotKey)] : [];
@@ -103,6 +107,7 @@ export function appStatus(view: AppView): AppStatus {
     pending,
     lastChange: newestOutcome(view),
     problems,
+    declaredBy: git ? declaredPhrase(git) : null,
   };
   const p = pending[0];
   if (p && view.live && view.idle)
@@ -112,6 +117,9 @@ export function appStatus(view: AppView): AppStatus {
       message: `the ${p.summary} by ${p.by || 'an unknown user'} is recorded on ${p.holder} and being applied to ${view.deployments[view.idle]?.metadata.name ?? view.idle}`,
     };
   const { phase, message } = phaseOf(view, last);
+  // From Git, the switch is a commit.
+  if (git && phase === 'ready-to-switch' && view.idle)
+    return { ...base, phase, message: `${view.idle} is rolled out and available; switch ${switchWith(git, view, view.idle)}` };
   return { ...base, phase, message };
 }
 

@@ -5,6 +5,7 @@ import type { AppView } from './app.ts';
 import { readyToServe } from './availability.ts';
 import { nsFlag } from './commands.ts';
 import { parseDuration } from './duration.ts';
+import { declaredPhrase, declarerOfApp, nextRound, switchWith } from './gitops.ts';
 import { appendHistory, lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
 import { annotationsOf } from './k8s-types.ts';
 import {
@@ -30,7 +31,8 @@ export interface SwitchOptions {
 }
 
 /** 'pending': a redirected change has not reached the target yet (`--wait` waits for it to land and roll out). */
-export type RefusalCode = 'ambiguous' | 'no-target' | 'not-ready' | 'pending' | 'already-live' | 'scaled-down';
+/** 'gitops': the app is deployed from Git; the switch is a commit (the refusal names it). */
+export type RefusalCode = 'gitops' | 'ambiguous' | 'no-target' | 'not-ready' | 'pending' | 'already-live' | 'scaled-down';
 
 export interface SwitchRefusal {
   ok: false;
@@ -92,6 +94,20 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
   if (to === from)
     return { ok: false, code: 'already-live', reason: `${to} is already the live colour of ${app}`, hint: `kubectl bg status ${app}${ns}` };
   const target = view.deployments[to];
+  // Git declares the selector of an app it deploys: a switch made here is set back by the next sync.
+  const declarer = declarerOfApp(view);
+  if (declarer) {
+    const scaled = target && (target.spec?.replicas ?? 1) < (view.deployments[from]?.spec?.replicas ?? 1);
+    return {
+      ok: false,
+      code: 'gitops',
+      reason: `app ${app} is ${declaredPhrase(declarer)}: a ${verb} made here would be set back by ${nextRound(declarer)}, so kube-bluegreen does not make it`,
+      hint:
+        `${verb} ${switchWith(declarer, view, to)}` +
+        (scaled ? ` (and the replicas of Deployment ${target.metadata.name} to ${view.deployments[from]?.spec?.replicas ?? 1})` : '') +
+        `; the webhook admits it once ${to} is ready ('kubectl bg status ${app}${ns} --watch')`,
+    };
+  }
   if (!target)
     return {
       ok: false,

@@ -3,6 +3,7 @@
 // request reads one app's resolved view in O(1): no LIST per request, and the
 // cost does not grow with the number of apps.
 import { type AppView, appNameOf, resolveApp } from '../core/app.ts';
+import { DECLARER_ANNOTATIONS } from '../core/gitops.ts';
 import type { Deployment, ObjectMeta, Service } from '../core/k8s-types.ts';
 import { APP_LABEL } from '../core/labels.ts';
 import { slimTemplate } from '../core/template.ts';
@@ -23,7 +24,7 @@ export function slimObject<T extends Obj>(kind: 'deployment' | 'service', o: T):
   const m = o.metadata;
   let kept: Record<string, string> | undefined;
   for (const k in m.annotations) {
-    if (!k.startsWith(KEPT_ANNOTATION_PREFIX)) continue;
+    if (!k.startsWith(KEPT_ANNOTATION_PREFIX) && !DECLARER_ANNOTATIONS.includes(k)) continue;
     (kept ??= {})[k] = m.annotations[k]!;
   }
   const metadata: ObjectMeta = { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion };

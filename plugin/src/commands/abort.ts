@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { Operation } from 'fast-json-patch';
 import { type AppView, resolveApp } from '../../../src/core/app.ts';
+import { declaredPhrase, declarerOfApp, nextRound } from '../../../src/core/gitops.ts';
 import { lastSwitch, parseHistory } from '../../../src/core/history.ts';
 import { annotationsOf, type Deployment, type PodTemplateSpec } from '../../../src/core/k8s-types.ts';
 import { HISTORY_ANNOTATION } from '../../../src/core/labels.ts';
@@ -53,6 +54,13 @@ export function planAbort(view: AppView, scaleDown: boolean): AbortPlan {
   const idle = view.deployments[view.idle];
   if (!live) return { ok: false, reason: `app ${app} has no ${view.live} Deployment`, hint: `kubectl bg status ${app}${ns}` };
   if (!idle) return { ok: false, reason: `nothing to abort: app ${app} has no ${view.idle} Deployment`, hint: `kubectl bg status ${app}${ns}` };
+  const declarer = declarerOfApp(view);
+  if (declarer)
+    return {
+      ok: false,
+      reason: `app ${app} is ${declaredPhrase(declarer)}: an abort made here would be set back by ${nextRound(declarer)}, so kube-bluegreen does not make it`,
+      hint: `abort ${declarer.tool === 'helm' ? `with 'helm upgrade': set the values of` : 'in Git: set the pod template in the manifest of'} Deployment ${idle.metadata.name} back to the live version (images ${imagesOf(live.spec?.template).join(' ')})`,
+    };
   const liveT = templateHash(live.spec?.template, view.slotKey);
   const idleT = templateHash(idle.spec?.template, view.slotKey);
   if (liveT === idleT)

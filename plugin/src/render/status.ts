@@ -35,6 +35,7 @@ export function renderTree(s: AppStatus, o: RenderOptions): string {
     ['Phase', p.paint(phaseStyle(s.phase), s.phase)],
     ['Message', s.message],
     ['Live', s.live ? p.paint(colourStyle(s.live), s.live) : NONE],
+    ...(s.declaredBy ? [['Managed', s.declaredBy] as [string, string]] : []),
     ['Last switch', describeSwitch(s.lastSwitch, o.now, p)],
   ];
   if (s.scaleDownAt) {

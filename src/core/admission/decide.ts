@@ -23,6 +23,18 @@ import {
 import { outcomeOf, pendingSwitchBlocker, type RecordSeal, REPLACED_KEPT, setAnnotationOps } from '../pending-change.ts';
 import { changeOps } from '../reconcile.ts';
 import { describeTemplateChange, jsonEqual, sameTemplate, templateChange, templateHash } from '../template.ts';
+import {
+  declaredPhrase,
+  switchWith,
+  type Declarer,
+  declarerOfApp,
+  fieldManagerOf,
+  gitApplierOf,
+  gitDeclarerOfRequest,
+  gitSwitchEdit,
+  HELM_FIELD_MANAGER,
+  nextRound,
+} from '../gitops.ts';
 import type { AdmissionRequest } from './review.ts';
 
 export type Endpoint = 'mutate' | 'validate';
@@ -165,6 +177,7 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   // UPDATE
   const oldD = req.oldObject as Deployment;
   const newD = req.object as Deployment;
+  const gitWarnings = declaredLiveLabelWarnings(req, newD, view);
   const broken = deploymentInvariant(oldD, newD, view);
   if (broken) return deny(broken, 422, 'Invalid');
   const record = recordChange(req, oldD, newD, ctx);
@@ -172,7 +185,7 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   // On /mutate a planted record is undone (a replace or `rollout undo` carries an old one), or replaced below.
   const restore = record === 'planted' ? setAnnotationOps(newD.metadata.annotations, PENDING_CHANGE_ANNOTATION, annotationsOf(oldD)[PENDING_CHANGE_ANNOTATION]) : [];
   const restoreWarnings = record === 'planted' ? [plantedWarning(newD)] : [];
-  const allowRestored = (extra: string[] = []): Decision =>
+  const allowRestored = (extra: string[] = gitWarnings): Decision =>
     restore.length ? { allowed: true, outcome: 'allowed', warnings: [...restoreWarnings, ...extra], patch: restore as JsonPatchOp[] } : allow(extra);
 
   const colour = colourOfDeployment(oldD, view.slotKey);
@@ -180,23 +193,27 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
     // No single live colour (ambiguous Services): a colour that still receives traffic must not change in place.
     const serving = !view.live && colour !== undefined && servingColours(view).has(colour);
     if (serving && !sameTemplate(oldD.spec?.template, newD.spec?.template, view.slotKey, { ignoreRestart: true })) return denyAmbiguous(view);
-    return allowRestored(view.problems.length && !view.live ? view.problems.slice(0, 1) : []);
+    return allowRestored([...gitWarnings, ...(view.problems.length && !view.live ? view.problems.slice(0, 1) : [])]);
   }
 
   const name = newD.metadata.name ?? '';
   const replicas = newD.spec?.replicas ?? 1;
   if (replicas === 0 && (oldD.spec?.replicas ?? 1) !== 0) return denyScaleToZero(view, name);
   const change = templateChange(oldD.spec?.template, newD.spec?.template, view.slotKey, { ignoreRestart: true });
-  if (change === 'none') return allowRestored();
+  if (change === 'none') return allowRestored(gitWarnings);
 
-  // A pod template change to the live colour.
+  // A pod template change to the live colour. From Git, or to an app Git declares: refused (dry runs
+  // too, so drift checks show it), because Git declares the idle colour as well and the next sync
+  // would set a redirect back. From a Helm release that declares both colours: refused the same way.
+  const idleColour = otherColour(view.live!);
+  const idle = view.deployments[idleColour];
+  const declarer = gitDeclarerOfRequest(req.options, newD) ?? declarerOfApp(view);
+  if (declarer) return denyDeclaredChange(view, name, describeTemplateChange(change), idle?.metadata.name, declarer);
   if (endpoint === 'validate')
     return deny(
       `the pod template of ${name}, the live colour of app ${view.app}, cannot change in place; ` +
         `change it and kube-bluegreen redirects the change to the idle colour, then run 'kubectl bg switch ${view.app}${nsFlag(ns)}'`,
     );
-  const idleColour = otherColour(view.live!);
-  const idle = view.deployments[idleColour];
   if (!idle?.metadata.name)
     return deny(
       `app ${view.app} has no ${idleColour} Deployment to take this change, and the live colour ${name} must not change in place; ` +
@@ -324,6 +341,37 @@ function plantedWarning(d: Deployment): string {
   return `ignored the change to annotation ${PENDING_CHANGE_ANNOTATION} of ${d.metadata.name}: only kube-bluegreen writes it`;
 }
 
+/** A change the tool that declares the app would undo: refused with where to make it instead. */
+function denyDeclaredChange(view: AppView, name: string, summary: string, idleName: string | undefined, by: Declarer): Decision {
+  const idleColour = otherColour(view.live!);
+  const svc = view.active?.metadata.name;
+  if (by.tool !== 'helm') {
+    const where = idleName
+      ? `In Git, make this change in the manifest of Deployment ${idleName} (the idle colour, ${idleColour}); once it is rolled out, switch: ${gitSwitchEdit(view, idleColour)}`
+      : `App ${view.app} has no ${idleColour} Deployment: add one to Git (a copy of ${name}'s manifest with ${view.slotKey}: ${idleColour}), make this change there, and once it is rolled out, ${gitSwitchEdit(view, idleColour)}`;
+    return deny(
+      `Deployment ${name} is the live colour (${view.live}) of app ${view.app}, which is ${declaredPhrase(by)}: ` +
+        `its pod template cannot change in place (this ${summary}), and kube-bluegreen does not redirect a change that the next sync would undo. Nothing was changed. ${where}`,
+    );
+  }
+  return deny(
+    `Deployment ${name} is the live colour (${view.live}) of app ${view.app}, and ${by.how} declares both colours: ` +
+      `this ${summary} cannot change it in place, and a redirect to ${idleName} would be set back by the next 'helm upgrade'. Nothing was changed. ` +
+      `Make the change in the values of the idle colour (${idleColour}, Deployment ${idleName}) and run 'helm upgrade'; once it is rolled out, switch with the value that makes Service ${svc} select ${view.slotKey}=${idleColour}`,
+  );
+}
+
+/** Git declaring the live label fights the reconciler, which keeps it equal to the active Service. */
+function declaredLiveLabelWarnings(req: AdmissionRequest, d: Deployment, view: AppView): string[] {
+  const declared = labelsOf(d)[LIVE_LABEL];
+  if (declared === undefined || !view.live || !gitApplierOf(req.options)) return [];
+  const want = colourOfDeployment(d, view.slotKey) === view.live ? 'true' : 'false';
+  if (declared === want) return [];
+  return [
+    `Git declares label ${LIVE_LABEL}=${declared} on Deployment ${d.metadata.name}, but Service ${view.active?.metadata.name} selects ${view.slotKey}=${view.live}: kube-bluegreen keeps the label equal to the Service; leave it out of Git`,
+  ];
+}
+
 /** Of the live colour: every Deployment whose pod template carries it receives traffic (duplicates included). */
 function isLiveDeployment(d: Deployment, view: AppView): boolean {
   return view.live !== undefined && colourOfDeployment(d, view.slotKey) === view.live;
@@ -411,9 +459,16 @@ function decideService(req: AdmissionRequest, stored: AppView, now: Date, _ctx: 
   const ready = readyToServe(target, required);
   const inFlight = pendingSwitchBlocker(view, colour, now);
   const why = inFlight ?? (ready.ok ? undefined : ready.reason);
-  if (!why) return allow();
+  // A person switching an app that Git declares: the next sync sets the selector back.
+  const declarer = gitApplierOf(req.options) ? undefined : declarerOfApp(view);
+  const fromItself = declarer?.tool === 'helm' && fieldManagerOf(req.options) === HELM_FIELD_MANAGER;
+  const gitNote =
+    declarer && !fromItself
+      ? [`app ${view.app} is ${declaredPhrase(declarer)}: ${nextRound(declarer)} sets Service ${name}'s selector back; switch ${switchWith(declarer, view, colour)} instead`]
+      : [];
+  if (!why) return allow(gitNote);
   if (override)
-    return allow([`switched Service ${name} to ${colour} by explicit override (${FORCE_SWITCH_ANNOTATION}=${colour}) although ${why}`]);
+    return allow([`switched Service ${name} to ${colour} by explicit override (${FORCE_SWITCH_ANNOTATION}=${colour}) although ${why}`, ...gitNote]);
   return deny(
     `Service ${name} cannot send app ${view.app}'s traffic to ${colour} yet: ${why}. ` +
       `Wait with 'kubectl bg status ${view.app}${ns} --watch', then 'kubectl bg switch ${view.app}${ns}'; ` +

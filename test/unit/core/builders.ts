@@ -202,6 +202,8 @@ export interface RequestOptions {
   user?: UserInfo;
   dryRun?: boolean;
   namespace?: string;
+  /** The request's options.fieldManager (kubectl apply --field-manager, an applier's own name). */
+  fieldManager?: string;
 }
 
 function base(
@@ -221,6 +223,7 @@ function base(
     dryRun: o.dryRun ?? false,
   };
   if (name !== undefined) r.name = name;
+  if (o.fieldManager !== undefined) r.options = { kind: op === 'CREATE' ? 'CreateOptions' : 'PatchOptions', apiVersion: 'meta.k8s.io/v1', fieldManager: o.fieldManager };
   return r;
 }
 

@@ -179,6 +179,7 @@ describe('appStatus: the whole view model', () => {
       pending: [],
       lastChange: null,
       problems: [],
+      declaredBy: null,
     });
   });
 

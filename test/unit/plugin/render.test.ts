@@ -28,6 +28,7 @@ function status(over: Partial<AppStatus> = {}): AppStatus {
     pending: [],
     lastChange: null,
     problems: [],
+    declaredBy: null,
     ...over,
   };
 }
