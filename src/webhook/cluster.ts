@@ -61,7 +61,9 @@ export interface WebhookCluster {
   whoAmI(): Promise<string>;
 }
 
-const dry = (o?: CallOptions) => (o?.dryRun ? { dryRun: 'All' } : undefined);
+/** The field manager of the webhook's writes: managedFields (and GitOps tools' diffs) tell them from users'. */
+export const FIELD_MANAGER = 'kube-bluegreen';
+const dry = (o?: CallOptions) => (o?.dryRun ? { dryRun: 'All', fieldManager: FIELD_MANAGER } : { fieldManager: FIELD_MANAGER });
 
 async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   try {
