@@ -19,6 +19,8 @@ export interface SwitchRecord {
   /** metadata.generation of the colour switched away from: any spec change since (a scale, a rollout) shows. */
   fromGeneration?: number;
   forced?: boolean;
+  /** Why, when kube-bluegreen made it itself (a failed post-switch check). */
+  reason?: string;
 }
 
 export const HISTORY_LIMIT = 20;

@@ -57,6 +57,9 @@ export type PendingFields = Omit<PendingChange, 'v'>;
 export interface RecordSeal {
   seal(fields: PendingFields): string;
   open(value: string): PendingChange | undefined;
+  /** Any other record (a check result): JSON with a `sig`. Each kind carries its own `kind` field, so one never opens as another. */
+  sealObject(body: Record<string, unknown>): string;
+  openObject(value: string): Record<string, unknown> | undefined;
 }
 
 function mac(key: Buffer, body: string): string {
@@ -77,6 +80,22 @@ export function recordSeal(key: Buffer): RecordSeal {
       const want = Buffer.from(mac(key, canonicalJson(body)));
       const got = Buffer.from(sig);
       return want.length === got.length && timingSafeEqual(want, got) ? parsed.record : undefined;
+    },
+    sealObject(body) {
+      return JSON.stringify({ ...body, sig: mac(key, canonicalJson(body)) });
+    },
+    openObject(value) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(value);
+      } catch {
+        return undefined;
+      }
+      if (!isRecord(raw) || typeof raw.sig !== 'string') return undefined;
+      const { sig, ...body } = raw;
+      const want = Buffer.from(mac(key, canonicalJson(body)));
+      const got = Buffer.from(sig as string);
+      return want.length === got.length && timingSafeEqual(want, got) ? body : undefined;
     },
   };
 }

@@ -3,6 +3,7 @@
 // when the Service patch arrives.
 import type { AppView } from './app.ts';
 import { readyToServe } from './availability.ts';
+import { preSwitchCheckGate, readCheckUnverified } from './checks.ts';
 import { nsFlag } from './commands.ts';
 import { parseDuration } from './duration.ts';
 import { declaredPhrase, declarerOfApp, nextRound, switchWith } from './gitops.ts';
@@ -32,7 +33,7 @@ export interface SwitchOptions {
 
 /** 'pending': a redirected change has not reached the target yet (`--wait` waits for it to land and roll out). */
 /** 'gitops': the app is deployed from Git; the switch is a commit (the refusal names it). */
-export type RefusalCode = 'gitops' | 'ambiguous' | 'no-target' | 'not-ready' | 'pending' | 'already-live' | 'scaled-down';
+export type RefusalCode = 'gitops' | 'checking' | 'check-failed' | 'ambiguous' | 'no-target' | 'not-ready' | 'pending' | 'already-live' | 'scaled-down';
 
 export interface SwitchRefusal {
   ok: false;
@@ -117,7 +118,10 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
     };
   const current = view.deployments[from];
   const required = current?.spec?.replicas ?? target.spec?.replicas ?? 1;
-  const inFlight = pendingSwitchBlocker(view, to, opts.now);
+  const pending = pendingSwitchBlocker(view, to, opts.now);
+  const gate = pending ? undefined : preSwitchCheckGate(view, to, readCheckUnverified);
+  const checking = gate?.reason;
+  const inFlight = pending ?? checking;
   const ready = inFlight ? { ok: false as const, reason: inFlight } : readyToServe(target, required);
   const warnings: string[] = [];
   if (!ready.ok) {
@@ -132,10 +136,12 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
     if (!opts.force)
       return {
         ok: false,
-        code: inFlight ? 'pending' : 'not-ready',
+        code: pending ? 'pending' : gate?.state === 'failed' ? 'check-failed' : gate ? 'checking' : 'not-ready',
         reason: `cannot ${verb} ${app} to ${to}: ${ready.reason}`,
-        hint: inFlight
-          ? `'kubectl bg ${verb} ${app}${ns} --wait' waits for it to land and roll out, or override with 'kubectl bg ${verb} ${app}${ns} --force'`
+        hint: gate?.state === 'failed'
+          ? `override with 'kubectl bg ${verb} ${app}${ns} --force' (recorded in the history)`
+          : inFlight
+          ? `'kubectl bg ${verb} ${app}${ns} --wait' waits for it ${pending ? 'to land and roll out' : 'to pass'}, or override with 'kubectl bg ${verb} ${app}${ns} --force'`
           : `wait with 'kubectl bg status ${app}${ns} --watch', or override with 'kubectl bg ${verb} ${app}${ns} --force'`,
       };
     warnings.push(`forced: ${ready.reason}`);

@@ -147,11 +147,12 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
     view = await readView(s, app);
     plan = planSwitch(view, { kind: f.kind, to: f.to, force: f.force, now: s.ctx.now(), by });
   }
-  if (!plan.ok && plan.code === 'pending' && f.wait && !f.dryRun) {
+  if (!plan.ok && (plan.code === 'pending' || plan.code === 'checking') && f.wait && !f.dryRun) {
     // A redirected change has not reached the target yet: wait for it to land and roll out.
-    s.out(`waiting for the change recorded for ${f.to ?? 'the idle colour'} to land and roll out (timeout ${formatDuration(f.timeout)}): ${plan.reason}\n`);
+    const what = plan.code === 'checking' ? `the pre-switch check of ${f.to ?? 'the idle colour'} to pass` : `the change recorded for ${f.to ?? 'the idle colour'} to land and roll out`;
+    s.out(`waiting for ${what} (timeout ${formatDuration(f.timeout)}): ${plan.reason}\n`);
     const deadline = s.ctx.now().getTime() + f.timeout * 1000;
-    while (!plan.ok && (plan.code === 'pending' || plan.code === 'not-ready')) {
+    while (!plan.ok && (plan.code === 'pending' || plan.code === 'checking' || plan.code === 'not-ready')) {
       if (s.ctx.now().getTime() >= deadline)
         throw new CliError(`timed out after ${formatDuration(f.timeout)}: ${plan.reason}`, EXIT.TIMEOUT, `kubectl bg status ${app}${nsFlag(ns)}`);
       await s.ctx.sleep(f.pollMs ?? 250);

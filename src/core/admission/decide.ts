@@ -4,6 +4,7 @@ import fjp from 'fast-json-patch';
 import type { Operation as JsonPatchOp } from 'fast-json-patch';
 import { type AppView, appNameOf, colourOfDeployment, servingColours, withService } from '../app.ts';
 import { readyToServe } from '../availability.ts';
+import { preSwitchCheckBlocker, readCheck } from '../checks.ts';
 import { nsFlag } from '../commands.ts';
 import type { Deployment, PodTemplateSpec, Scale, Service, UserInfo } from '../k8s-types.ts';
 import { annotationsOf, labelsOf } from '../k8s-types.ts';
@@ -404,7 +405,7 @@ function decideScale(req: AdmissionRequest, view: AppView): Decision {
 
 // ---- Services ---------------------------------------------------------------
 
-function decideService(req: AdmissionRequest, stored: AppView, now: Date, _ctx: AdmissionContext): Decision {
+function decideService(req: AdmissionRequest, stored: AppView, now: Date, ctx: AdmissionContext): Decision {
   if (req.operation === 'DELETE') return allow();
   const svc = req.object as Service;
   // Decided on the app as it will be with this Service: objects come in any order, and this one may
@@ -457,7 +458,7 @@ function decideService(req: AdmissionRequest, stored: AppView, now: Date, _ctx: 
   const currentD = isColour(current) ? view.deployments[current] : undefined;
   const required = currentD?.spec?.replicas ?? target.spec?.replicas ?? 1;
   const ready = readyToServe(target, required);
-  const inFlight = pendingSwitchBlocker(view, colour, now);
+  const inFlight = pendingSwitchBlocker(view, colour, now) ?? preSwitchCheckBlocker(view, colour, (d, phase) => readCheck(d, phase, ctx.seal));
   const why = inFlight ?? (ready.ok ? undefined : ready.reason);
   // A person switching an app that Git declares: the next sync sets the selector back.
   const declarer = gitApplierOf(req.options) ? undefined : declarerOfApp(view);
