@@ -8,8 +8,21 @@ import type { Cluster } from './cluster.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { nsFlag } from './context.ts';
 
+export interface FetchOptions {
+  /**
+   * Find the objects in the API server's watch cache and GET each (Cluster.readAppByName): fresh
+   * objects without a LIST's wait. Nothing found is asked again with LISTs, so that "not enrolled"
+   * is never said from a cache that is behind.
+   */
+  byName?: boolean;
+}
+
 /** The app's objects, or undefined when nothing in the namespace carries its label. */
-export async function fetchApp(cluster: Cluster, namespace: string, app: string): Promise<AppObjects | undefined> {
+export async function fetchApp(cluster: Cluster, namespace: string, app: string, o: FetchOptions = {}): Promise<AppObjects | undefined> {
+  if (o.byName && cluster.readAppByName) {
+    const { deployments, services } = await cluster.readAppByName(namespace, app);
+    if (deployments.length || services.length) return { namespace, app, deployments, services };
+  }
   const selector = `${APP_LABEL}=${app}`;
   const [deployments, services] = await Promise.all([
     cluster.listDeployments(namespace, selector),
@@ -28,8 +41,8 @@ export function notEnrolled(namespace: string, app: string): CliError {
 }
 
 /** Like fetchApp, but a missing app is an error (exit 1). */
-export async function requireApp(cluster: Cluster, namespace: string, app: string): Promise<AppObjects> {
-  const objs = await fetchApp(cluster, namespace, app);
+export async function requireApp(cluster: Cluster, namespace: string, app: string, o: FetchOptions = {}): Promise<AppObjects> {
+  const objs = await fetchApp(cluster, namespace, app, o);
   if (!objs) throw notEnrolled(namespace, app);
   return objs;
 }

@@ -46,6 +46,14 @@ export interface Cluster {
   listPods(ns: string, labelSelector: string): Promise<Pod[]>;
   listEndpointSlices(ns: string, labelSelector: string): Promise<EndpointSlice[]>;
   listNamespaces(): Promise<string[]>;
+  /**
+   * One app's Deployments and Services, quickly and fresh: which objects carry the app's label from
+   * the API server's watch cache (a LIST with resourceVersion=0, which does not wait), then a GET of
+   * each (a quorum read from etcd, as fresh as a LIST without a resourceVersion, which after any write
+   * elsewhere in the cluster waits for the watch cache to catch up: up to 100 ms). Those gone or no
+   * longer labelled for the app are left out. Optional: without it, LISTs by label.
+   */
+  readAppByName?(ns: string, app: string): Promise<{ deployments: Deployment[]; services: Service[] }>;
   /** The user the credentials authenticate as (a SelfSubjectReview), when the server says. */
   whoAmI(): Promise<string | undefined>;
   close(): void;

@@ -1,5 +1,6 @@
 // The Cluster interface over the raw JSON client (src/kube/client.ts).
 import type { Deployment, ObjectMeta, Service } from '../../src/core/k8s-types.ts';
+import { APP_LABEL } from '../../src/core/labels.ts';
 import { type KubeClient, type PatchType, paths } from '../../src/kube/client.ts';
 import { type Cluster, type EndpointSlice, isNotFound, type Pod, type WriteOptions } from './cluster.ts';
 
@@ -44,6 +45,16 @@ export class KubeCluster implements Cluster {
   }
   async listNamespaces(): Promise<string[]> {
     return (await this.client.list<{ metadata: ObjectMeta }>('/api/v1/namespaces')).items.map((n) => n.metadata.name ?? '');
+  }
+  async readAppByName(ns: string, app: string): Promise<{ deployments: Deployment[]; services: Service[] }> {
+    const query = { labelSelector: `${APP_LABEL}=${app}`, resourceVersion: '0' };
+    const [d, s] = await Promise.all([this.client.list<Deployment>(paths.deployments(ns), query), this.client.list<Service>(paths.services(ns), query)]);
+    const fresh = <T extends Deployment | Service>(items: T[], path: (name: string) => string) =>
+      Promise.all(items.map((x) => orUndefined(this.client.get<T>(path(x.metadata.name ?? ''))))).then((xs) =>
+        xs.filter((x): x is Awaited<T> & T => x?.metadata.labels?.[APP_LABEL] === app),
+      );
+    const [deployments, services] = await Promise.all([fresh(d.items, (n) => paths.deployments(ns, n)), fresh(s.items, (n) => paths.services(ns, n))]);
+    return { deployments, services };
   }
   async whoAmI(): Promise<string | undefined> {
     try {

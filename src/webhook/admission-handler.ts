@@ -7,7 +7,7 @@ import { type AdmissionContext, type Decision, decide, type Endpoint, requestApp
 import { type AdmissionRequest, type AdmissionResponse, type AdmissionReviewOut, readAdmissionReview, reviewOut } from '../core/admission/review.ts';
 import type { Scale } from '../core/k8s-types.ts';
 import { jsonEqual } from '../core/template.ts';
-import type { AppCache } from './cache.ts';
+import { type AppCache, knownObjects } from './cache.ts';
 import type { WebhookCluster } from './cluster.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -94,7 +94,10 @@ export function handleAdmission(endpoint: Endpoint, body: unknown, deps: Handler
   const self = deps.admission.self !== undefined && req.userInfo.username === deps.admission.self && target.type === 'deployment';
   if (app && cluster && !self && needsFreshView(endpoint, req, target.type)) {
     const signal = deadline(opts);
-    return cluster.readApp(ns, app, { signal }).then(
+    // By name, a GET of each object the cache files under the app: each as fresh as a LIST, without
+    // the LIST's wait for the API server's watch cache (see ReadAppOptions).
+    const known = knownObjects(deps.cache, ns, app);
+    return cluster.readApp(ns, app, known ? { signal, known } : { signal }).then(
       (objs) => decideAndAnswer(endpoint, req, app, objs.deployments.length || objs.services.length ? resolveApp(objs) : undefined, deps, signal),
       (e: Error) => unavailable(endpoint, req, app, deps, `could not read app ${app} afresh to check this change: ${e.message}`),
     );

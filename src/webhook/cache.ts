@@ -70,6 +70,21 @@ export interface AppCache {
   appOfDeployment(namespace: string, name: string): string | undefined;
   apps(): Iterable<{ namespace: string; app: string }>;
   readonly synced: boolean;
+  /** The watches are delivering now (false while one fails and is retried: the cache may be behind). Absent: true once synced. */
+  readonly watching?: boolean;
+}
+
+/**
+ * The names of one app's objects as the cache files them, for a fresh read by name
+ * (WebhookCluster.readApp's `known`); undefined, so that a LIST by label finds them, when the cache
+ * has not synced, its watches are not delivering, or it knows nothing of the app.
+ */
+export function knownObjects(cache: AppCache, namespace: string, app: string): { deployments: string[]; services: string[] } | undefined {
+  if (!cache.synced || cache.watching === false) return undefined;
+  const objs = cache.view(namespace, app)?.objects;
+  if (!objs || (objs.deployments.length === 0 && objs.services.length === 0)) return undefined;
+  const names = (xs: readonly { metadata: { name?: string } }[]) => xs.map((x) => x.metadata.name ?? '').filter(Boolean);
+  return { deployments: names(objs.deployments), services: names(objs.services) };
 }
 
 export class EnrolledObjectStore implements AppCache {
@@ -78,11 +93,17 @@ export class EnrolledObjectStore implements AppCache {
   private readonly filedUnder = new Map<string, string>();
   private readonly listeners = new Set<(namespace: string, app: string) => void>();
   synced = false;
+  /** Set by the process to its reflectors' health (see AppCache.watching). */
+  watchingNow: () => boolean = () => true;
   private readonly slim: boolean;
 
   /** @param o.slim keep only what the decisions read (default); false keeps whole objects (the benchmark's before). */
   constructor(o: { slim?: boolean } = {}) {
     this.slim = o.slim ?? true;
+  }
+
+  get watching(): boolean {
+    return this.watchingNow();
   }
 
   private static key(ns: string, app: string) {

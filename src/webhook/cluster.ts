@@ -13,6 +13,21 @@ export interface CallOptions {
   dryRun?: boolean;
 }
 
+/**
+ * How a fresh read finds the app's objects. By default a LIST by the app's label. With `known` (the
+ * names the watch cache files under the app), a GET of each, in parallel: the API server reads a GET
+ * without a resourceVersion from etcd with a quorum read, as fresh as a LIST. A LIST without a
+ * resourceVersion is served from the API server's watch cache once that has caught up with etcd
+ * (consistent reads from cache, on by default since Kubernetes 1.31), and after a write to any other
+ * resource the cache catches up only at the next progress notification, which the API server asks
+ * etcd for every 100 ms: measured here, 97 ms median for such a LIST against 2 ms for a GET
+ * (2026-12-02). The objects' states are then as fresh as a LIST's; which objects belong to the app is
+ * the cache's (an object that joined the app within the watch's delay is not read).
+ */
+export interface ReadAppOptions extends CallOptions {
+  known?: { deployments: readonly string[]; services: readonly string[] };
+}
+
 export interface Lease {
   apiVersion?: string;
   kind?: string;
@@ -45,8 +60,11 @@ export interface KubeEvent {
 }
 
 export interface WebhookCluster {
-  /** A fresh read of one app's Deployments and Services (by its label). */
-  readApp(namespace: string, app: string, o?: CallOptions): Promise<AppObjects>;
+  /**
+   * A fresh read of one app's Deployments and Services: by its label, or each object named in
+   * `o.known` (those gone or no longer labelled for the app left out). See ReadAppOptions.
+   */
+  readApp(namespace: string, app: string, o?: ReadAppOptions): Promise<AppObjects>;
   patchDeployment(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Deployment>;
   patchService(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Service>;
   /** SubjectAccessReview: may `user` patch deployment `name`? */
@@ -79,7 +97,17 @@ export class KubeWebhookCluster implements WebhookCluster {
   constructor(client: KubeClient) {
     this.client = client;
   }
-  async readApp(namespace: string, app: string, o?: CallOptions): Promise<AppObjects> {
+  async readApp(namespace: string, app: string, o?: ReadAppOptions): Promise<AppObjects> {
+    if (o?.known) {
+      const signal = o.signal;
+      const get = <T extends Deployment | Service>(path: string) => orUndefined(this.client.request<T>('GET', path, { signal }));
+      const [d, s] = await Promise.all([
+        Promise.all(o.known.deployments.map((n) => get<Deployment>(paths.deployments(namespace, n)))),
+        Promise.all(o.known.services.map((n) => get<Service>(paths.services(namespace, n)))),
+      ]);
+      const ofApp = <T extends Deployment | Service>(xs: (T | undefined)[]) => xs.filter((x): x is T => x?.metadata.labels?.[APP_LABEL] === app);
+      return { namespace, app, deployments: ofApp(d), services: ofApp(s) };
+    }
     const query = { labelSelector: `${APP_LABEL}=${app}` };
     const [d, s] = await Promise.all([
       this.client.request<{ items: Deployment[] }>('GET', paths.deployments(namespace), { query, signal: o?.signal }),

@@ -10,7 +10,7 @@ import { nsFlag } from '../core/commands.ts';
 import { outcomeOps, outcomeRecord, planReconcile, type ReconcileAction } from '../core/reconcile.ts';
 import type { RecordSeal } from '../core/pending-change.ts';
 import { ApiError, isPatchTestFailure } from '../kube/errors.ts';
-import type { AppCache } from './cache.ts';
+import { type AppCache, knownObjects } from './cache.ts';
 import type { KubeEvent, WebhookCluster } from './cluster.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -131,7 +131,10 @@ export class Reconciler {
       }
     }
     for (let i = 0; i < this.d.maxActions; i++) {
-      const objs: AppObjects = await this.d.cluster.readApp(namespace, app);
+      // Fresh: a GET of each object the cache files under the app (as fresh as a LIST, without its
+      // wait for the API server's watch cache; see ReadAppOptions), or a LIST when the cache cannot say.
+      const known = knownObjects(this.d.cache, namespace, app);
+      const objs: AppObjects = await this.d.cluster.readApp(namespace, app, known ? { known } : undefined);
       if (!objs.deployments.length && !objs.services.length) return;
       const view = resolveApp(objs);
       const plan = this.plan(view);

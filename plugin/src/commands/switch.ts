@@ -118,7 +118,8 @@ function refusal(r: SwitchRefusal): CliError {
 }
 
 async function readView(s: Session, app: string): Promise<AppView> {
-  return resolveApp(await requireApp(s.cluster, s.namespace, app));
+  // By name (fresh objects without a LIST's wait): the Service write is guarded by its resourceVersion, and the webhook checks the switch on its own fresh read.
+  return resolveApp(await requireApp(s.cluster, s.namespace, app, { byName: true }));
 }
 
 /** switch and rollback. Returns the exit code; throws CliError for refusals and errors. */

@@ -8,7 +8,7 @@ import type { Deployment, Service, UserInfo } from '../../../src/core/k8s-types.
 import { APP_LABEL } from '../../../src/core/labels.ts';
 import type { PatchType } from '../../../src/kube/client.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
-import type { CallOptions, KubeEvent, Lease, Secret, WebhookCluster } from '../../../src/webhook/cluster.ts';
+import type { CallOptions, KubeEvent, Lease, ReadAppOptions, Secret, WebhookCluster } from '../../../src/webhook/cluster.ts';
 import { jsonEqual } from '../../../src/core/template.ts';
 
 export const FAKE_SELF = 'system:serviceaccount:kube-bluegreen:kube-bluegreen';
@@ -31,6 +31,8 @@ export interface Call {
   name?: string;
   dryRun?: boolean;
   patch?: unknown;
+  /** readApp: the names read by GET (absent: a LIST by label). */
+  known?: { deployments: readonly string[]; services: readonly string[] };
 }
 
 export class FakeCluster implements WebhookCluster {
@@ -92,12 +94,16 @@ export class FakeCluster implements WebhookCluster {
     else throw f;
   }
 
-  async readApp(namespace: string, app: string, o?: CallOptions): Promise<AppObjects> {
-    this.calls.push({ method: 'readApp', namespace, name: app });
+  async readApp(namespace: string, app: string, o?: ReadAppOptions): Promise<AppObjects> {
+    this.calls.push({ method: 'readApp', namespace, name: app, ...(o?.known ? { known: structuredClone(o.known) } : {}) });
     await this.fault('readApp', o?.signal);
-    const mine = <T extends Obj>(m: Map<string, T>) =>
-      [...m.values()].filter((x) => x.metadata.namespace === namespace && x.metadata.labels?.[APP_LABEL] === app).map((x) => structuredClone(x));
-    return { namespace, app, deployments: mine(this.deployments), services: mine(this.services) };
+    // By label (a LIST), or only the objects named (a GET each): the current state of those still labelled for the app.
+    const named = (kind: 'deployments' | 'services', x: Obj) => !o?.known || o.known[kind].includes(x.metadata.name ?? '');
+    const mine = <T extends Obj>(kind: 'deployments' | 'services', m: Map<string, T>) =>
+      [...m.values()]
+        .filter((x) => x.metadata.namespace === namespace && x.metadata.labels?.[APP_LABEL] === app && named(kind, x))
+        .map((x) => structuredClone(x));
+    return { namespace, app, deployments: mine('deployments', this.deployments), services: mine('services', this.services) };
   }
 
   private patch<T extends Obj>(kind: 'deployment' | 'service', map: Map<string, T>, ns: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): T {

@@ -315,6 +315,18 @@ describe('handleAdmission: fresh reads where the cache must not decide alone', (
     expect(out.body.response).toEqual({ uid: 'u-sw', allowed: true });
   });
 
+  it('the fresh read is a GET of each object the cache files under the app; a LIST by label while the watches fail', async () => {
+    const { deps, cluster } = harness({ store: storeOf([s.blue, unready], [s.svc]), cluster: clusterOf([s.blue, s.green], [s.svc]) });
+    await handleAdmission('validate', body, deps);
+    expect(cluster.calls.map((c) => c.known)).toEqual([{ deployments: ['shop-blue', 'shop-green'], services: ['shop'] }]);
+    const failing = storeOf([s.blue, unready], [s.svc]);
+    failing.watchingNow = () => false;
+    const h = harness({ store: failing, cluster: clusterOf([s.blue, s.green], [s.svc]) });
+    const out = await handleAdmission('validate', body, h.deps);
+    expect(h.cluster.calls.map((c) => `${c.method} ${c.namespace}/${c.name} ${c.known === undefined ? 'by label' : 'by name'}`)).toEqual(['readApp prod/shop by label']);
+    expect(out.body.response).toEqual({ uid: 'u-sw', allowed: true });
+  });
+
   it('a switch to a colour whose change is still pending (seen fresh) is refused', async () => {
     const pendingBlue = edit(s.blue, (c) => (c.metadata.annotations = { [PENDING_CHANGE_ANNOTATION]: '{"v":1}' }));
     const { deps } = harness({ store: storeOf([s.blue, s.green], [s.svc]), cluster: clusterOf([pendingBlue, s.green], [s.svc]) });

@@ -176,6 +176,50 @@ describe('Reconciler: live labels and the scale-down act on a fresh read', () =>
   });
 });
 
+describe('Reconciler: its fresh read is a GET of each object the cache knows (a LIST when the cache cannot say)', () => {
+  it('by name while the watches deliver; the state read is the cluster\'s, not the cache\'s', async () => {
+    const w = world();
+    await setImageOnLive(w, IMAGE_V2);
+    await w.reconciler.reconcile('prod', 'shop');
+    const reads = w.cluster.calls.filter((c) => c.method === 'readApp');
+    expect(reads.length).toBeGreaterThan(0);
+    for (const r of reads) expect(r.known).toEqual({ deployments: ['shop-blue', 'shop-green'], services: ['shop'] });
+    expect(image(w.cluster.getDeployment('prod', 'shop-green'))).toBe(IMAGE_V2);
+  });
+
+  it('a change recorded while blue was live, then a switch to green the cache has not seen: it never reaches green', async () => {
+    const w = world();
+    await setImageOnLive(w, IMAGE_V2);
+    // The switch lands in the cluster; the cache still has blue live and green idle.
+    await w.cluster.patchService('prod', 'shop', { spec: { selector: { slot: 'green' } } }, 'merge');
+    expect(w.store.view('prod', 'shop')!.live).toBe('blue');
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(image(w.cluster.getDeployment('prod', 'shop-green'))).toBe(IMAGE_V1);
+    const templatePatches = w.cluster.calls.filter((c) => c.method === 'patchDeployment' && c.name === 'shop-green' && JSON.stringify(c.patch).includes('/spec/template'));
+    expect(templatePatches).toEqual([]);
+  });
+
+  it('an object gone since the cache saw it is left out of the read; with the watches failing, a LIST by label', async () => {
+    const w = world();
+    await setImageOnLive(w, IMAGE_V2);
+    // Deleted in the cluster; the cache has not seen it go.
+    w.cluster.deployments.delete('prod/shop-green');
+    await w.reconciler.reconcile('prod', 'shop');
+    const byName = w.cluster.calls.filter((c) => c.method === 'readApp');
+    expect(byName.at(-1)!.known).toEqual({ deployments: ['shop-blue', 'shop-green'], services: ['shop'] });
+    expect(JSON.parse(w.cluster.getDeployment('prod', 'shop-blue')!.metadata.annotations![LAST_CHANGE_ANNOTATION]!)).toMatchObject({ applied: false, reason: 'app shop has no green Deployment to take it' });
+
+    const v = world();
+    await setImageOnLive(v, IMAGE_V2);
+    v.store.watchingNow = () => false;
+    await v.reconciler.reconcile('prod', 'shop');
+    const reads = v.cluster.calls.filter((c) => c.method === 'readApp');
+    expect(reads.length).toBeGreaterThan(0);
+    for (const r of reads) expect(r.known).toBeUndefined();
+    expect(image(v.cluster.getDeployment('prod', 'shop-green'))).toBe(IMAGE_V2);
+  });
+});
+
 describe('isPatchTestFailure', () => {
   it.each([
     { name: "the API server's generic 422, the test in details.causes", e: new ApiError(422, '', 'the server rejected our request due to an error in our request', { details: { causes: [{ message: 'testing value /metadata/generation failed: test failed' }] } }), want: true },
