@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local control plane from upstream Go modules: etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubectl, kwok and helm.
+# kube-controller-manager, kube-scheduler, kubectl, kwok, helm and metrics-server.
 #
 # Binaries are cached outside the repo, one directory per component and version:
 #   $KBG_CACHE_DIR/bin/<component>-<version>/   (default ~/.cache/kube-bluegreen)
@@ -86,12 +86,7 @@ build_kwok() {
   done_or_start "$d" && { log "kwok $KWOK_VERSION: cached"; return; }
   log "kwok $KWOK_VERSION: building"
   GOBIN="$d.tmp" go install -trimpath -ldflags '-s -w' "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  # kwok needs stages to move nodes and pods along; "fast" = the kustomize/stage/fast set.
-  local s="$GOMODCACHE/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage" f first=1
-  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
-    [ $first = 1 ] || echo '---'; first=0; cat "$s/$f"
-  done > "$d.tmp/stages.yaml"
+  # Its stages and metrics configuration are the repo's: test/cluster/kwok/*.yaml.
   finish "$d"
 }
 
@@ -106,17 +101,34 @@ build_helm() {
   finish "$d"
 }
 
+build_metrics_server() {
+  local d; d=$(build_dir metrics-server "$METRICS_SERVER_VERSION")
+  done_or_start "$d" && { log "metrics-server $METRICS_SERVER_VERSION: cached"; return; }
+  log "metrics-server $METRICS_SERVER_VERSION: building"
+  # A module of its own with the program as a tool (go get -tool), like the etcd build: built
+  # with the versions metrics-server's go.mod pins. Stamped as its Makefile does.
+  local m="$W/src/metrics-server-$METRICS_SERVER_VERSION" M=sigs.k8s.io/metrics-server
+  rm -rf "$m"; mkdir -p "$m"
+  ( cd "$m"
+    printf 'module local/msbuild\n\ngo 1.26\n' > go.mod
+    go get -tool "$M/cmd/metrics-server@$METRICS_SERVER_VERSION" >&2
+    go build -trimpath -ldflags "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$METRICS_SERVER_VERSION" \
+      -o "$d.tmp/metrics-server" "$M/cmd/metrics-server" )
+  finish "$d"
+}
+
 start=$SECONDS
 timed build_etcd
 timed build_kubernetes
 timed build_kwok
 timed build_helm
+timed build_metrics_server
 log "all components ready in $((SECONDS - start)) s"
 # Give build caches back to the disk once the binaries exist? No: GOCACHE makes a version bump cheap.
 cat <<OUT
 ETCD_BIN=$(build_dir etcd "$ETCD_VERSION")/etcd
 KUBE_BIN_DIR=$(build_dir kubernetes "$K8S_VERSION")
 KWOK_BIN=$(build_dir kwok "$KWOK_VERSION")/kwok
-KWOK_STAGES=$(build_dir kwok "$KWOK_VERSION")/stages.yaml
 HELM_BIN=$(build_dir helm "$HELM_VERSION")/helm
+METRICS_SERVER_BIN=$(build_dir metrics-server "$METRICS_SERVER_VERSION")/metrics-server
 OUT

@@ -1,8 +1,12 @@
 // The local Kubernetes control plane used by the e2e tests and the demo:
-// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake
-// nodes whose pods become Running/Ready), built from Go modules by build.sh and
-// run as plain local processes on loopback. State lives in <repo>/.cluster:
-//   pki/            CA, apiserver serving cert, admin client cert, service-account key
+// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake
+// nodes whose pods become Running/Ready, Job pods run to completion, and whose
+// emulated kubelets serve resource metrics) and metrics-server (the metrics.k8s.io
+// API the HPA controller reads, aggregated by the apiserver), built from Go modules
+// by build.sh and run as plain local processes on loopback. kwok's stages and
+// metrics are in test/cluster/kwok/. State lives in <repo>/.cluster:
+//   pki/            CA, apiserver serving cert, admin client cert, service-account key,
+//                   front-proxy CA and client, kwok's and metrics-server's serving certs
 //   logs/<name>.log stdout+stderr of each process (kept after down, for post-mortems)
 //   pids.json       the processes started (written as each one starts)
 //   kubeconfig      cluster-admin, certificates embedded
@@ -22,9 +26,34 @@ import { generateCA, generateKey, issueCert } from './pki.ts';
 
 /** The repository root (this file is test/cluster/control-plane.ts). */
 export const DEFAULT_REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
-export const PORTS = { apiserver: 16443, etcdClient: 23790, etcdPeer: 23800 } as const;
+export const PORTS = {
+  apiserver: 16443,
+  etcdClient: 23790,
+  etcdPeer: 23800,
+  /** kwok's server: the emulated kubelets' endpoint (every node's kubeletEndpoint port), resource metrics. */
+  kwok: 16250,
+  metricsServer: 16444,
+} as const;
 export const APISERVER_URL = `https://127.0.0.1:${PORTS.apiserver}`;
 export const NODE_NAMES = ['kwok-node-0', 'kwok-node-1', 'kwok-node-2'] as const;
+/** kwok's configuration: node and pod stages, the emulated kubelet metrics and where usage comes from. */
+export const KWOK_CONFIG_FILES = ['node-stages.yaml', 'pod-stages.yaml', 'metrics.yaml'].map((f) =>
+  fileURLToPath(new URL(`./kwok/${f}`, import.meta.url)),
+);
+/**
+ * What a running cluster must have been started with to be reused: bumped when a flag or a
+ * started component changes; kwok's configuration is hashed in as well (see controlPlaneRevision).
+ */
+const REVISION = 'metrics-server+job-stages-1';
+/** etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, metrics-server. */
+const PROCESS_COUNT = 6;
+/** Label a pod template sets for kwok to end its pod: "succeed" (exit 0) or "fail" (exit 1). */
+export const KWOK_RESULT_LABEL = 'bluegreen.io/kwok-result';
+/** Annotation: how long the pod's containers run before they exit (a Go duration, "3s"); none: at once. */
+export const KWOK_DURATION_ANNOTATION = 'bluegreen.io/kwok-duration';
+/** Pod annotations kwok reads the emulated usage from (a quantity: "500m", "64Mi"). */
+export const KWOK_USAGE_CPU_ANNOTATION = 'kwok.x-k8s.io/usage-cpu';
+export const KWOK_USAGE_MEMORY_ANNOTATION = 'kwok.x-k8s.io/usage-memory';
 
 /** Contents of .cluster/env.json. */
 export interface ClusterEnv {
@@ -47,6 +76,10 @@ export interface ClusterEnv {
   home: string;
   logsDir: string;
   nodes: string[];
+  /** What the cluster was started with (flags, components, kwok's configuration); a different one is not reused. */
+  revision?: string;
+  /** metrics-server's URL (it serves metrics.k8s.io to the apiserver's aggregator). */
+  metricsServer?: string;
 }
 
 export interface Binaries {
@@ -54,8 +87,8 @@ export interface Binaries {
   kubeBinDir: string;
   kubectl: string;
   kwok: string;
-  kwokStages: string;
   helm: string;
+  metricsServer: string;
 }
 
 export interface RunResult {
@@ -137,6 +170,7 @@ export function clusterPaths(repoRoot: string = DEFAULT_REPO_ROOT) {
     webhookClientCert: path.join(pki, 'webhook-client.crt'),
     webhookClientKey: path.join(pki, 'webhook-client.key'),
     admissionConfig: path.join(pki, 'admission-config.yaml'),
+    metricsServerManifest: path.join(dir, 'metrics-server.yaml'),
     home: path.join(cacheDir(), 'home'),
     // One etcd directory per checkout and user, on tmpfs when there is one.
     etcdDataDir: path.join(
@@ -183,21 +217,21 @@ export async function ensureBinaries(opts: { signal?: AbortSignal } = {}): Promi
     kubeBinDir: need('KUBE_BIN_DIR'),
     kubectl: path.join(need('KUBE_BIN_DIR'), 'kubectl'),
     kwok: need('KWOK_BIN'),
-    kwokStages: need('KWOK_STAGES'),
     helm: need('HELM_BIN'),
+    metricsServer: need('METRICS_SERVER_BIN'),
   };
   for (const f of [
     bins.etcd,
     bins.kubectl,
     bins.kwok,
     bins.helm,
+    bins.metricsServer,
     path.join(bins.kubeBinDir, 'kube-apiserver'),
     path.join(bins.kubeBinDir, 'kube-controller-manager'),
     path.join(bins.kubeBinDir, 'kube-scheduler'),
   ]) {
     fs.accessSync(f, fs.constants.X_OK);
   }
-  fs.accessSync(bins.kwokStages, fs.constants.R_OK);
   return bins;
 }
 
@@ -484,6 +518,13 @@ async function nodesReady(tls: Tls): Promise<boolean> {
   return NODE_NAMES.every((n) => ready.has(n));
 }
 
+async function metricsApiAvailable(tls: Tls): Promise<boolean> {
+  const r = await apiGet('/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io', tls);
+  if (r.status !== 200) return false;
+  const conds = (JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions;
+  return conds?.some((c) => c.type === 'Available' && c.status === 'True') ?? false;
+}
+
 async function defaultServiceAccount(tls: Tls): Promise<boolean> {
   return (await apiGet('/api/v1/namespaces/default/serviceaccounts/default', tls)).status === 200;
 }
@@ -611,6 +652,50 @@ plugins:
 ${plugin('ValidatingAdmissionWebhook')}${plugin('MutatingAdmissionWebhook')}`;
 }
 
+/** CN of the front proxy's client certificate (--requestheader-allowed-names). */
+export const FRONT_PROXY_CLIENT_NAME = 'front-proxy-client';
+
+/**
+ * metrics.k8s.io, served by metrics-server on loopback: an APIService whose Service is an
+ * ExternalName for 127.0.0.1 (there is no kube-proxy here to route a ClusterIP, and Endpoints may
+ * not name loopback addresses; kwokctl registers its metrics-server the same way). The aggregator
+ * verifies metrics-server's certificate against caBundle, as metrics-server.kube-system.svc.
+ */
+function metricsServerManifest(caPem: string): string {
+  return `apiVersion: v1
+kind: Service
+metadata:
+  name: metrics-server
+  namespace: kube-system
+  labels: {k8s-app: metrics-server}
+spec:
+  type: ExternalName
+  externalName: 127.0.0.1
+  ports:
+  - {name: https, port: ${PORTS.metricsServer}, protocol: TCP}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: v1beta1.metrics.k8s.io
+  labels: {k8s-app: metrics-server}
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  service: {name: metrics-server, namespace: kube-system, port: ${PORTS.metricsServer}}
+  caBundle: ${Buffer.from(caPem).toString('base64')}
+`;
+}
+
+/** REVISION plus a hash of kwok's configuration: what env.json records and a reuse must match. */
+export function controlPlaneRevision(): string {
+  const h = createHash('sha256');
+  for (const f of KWOK_CONFIG_FILES) h.update(fs.readFileSync(f));
+  return `${REVISION}/kwok-${h.digest('hex').slice(0, 12)}`;
+}
+
 function nodeManifests(): string {
   return NODE_NAMES.map(
     (name) => `apiVersion: v1
@@ -620,6 +705,8 @@ metadata:
   annotations:
     kwok.x-k8s.io/node: fake
     node.alpha.kubernetes.io/ttl: "0"
+    # where metrics-server finds this node's resource metrics on kwok's server (test/cluster/kwok/metrics.yaml)
+    metrics.k8s.io/resource-metrics-path: /metrics/nodes/${name}/metrics/resource
   labels:
     kubernetes.io/hostname: ${name}
     kubernetes.io/os: linux
@@ -656,6 +743,22 @@ async function writePki(p: Paths): Promise<void> {
     generateKey(),
   ]);
   const webhookClient = await issueCert(ca, { commonName: WEBHOOK_CLIENT_NAME, usage: 'client' });
+  // The aggregation layer: the apiserver proxies metrics.k8s.io to metrics-server with a client
+  // certificate from a CA of its own (--requestheader-client-ca-file), so that no other client
+  // certificate of the cluster CA can pass for the front proxy.
+  const frontProxyCA = await generateCA('kube-bluegreen-front-proxy-ca');
+  const [frontProxyClient, kwokServing, metricsServing] = await Promise.all([
+    issueCert(frontProxyCA, { commonName: FRONT_PROXY_CLIENT_NAME, usage: 'client' }),
+    // kwok's server is the nodes' kubelet endpoint; metrics-server verifies it with the cluster CA.
+    issueCert(ca, { commonName: 'kwok', usage: 'server', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] }),
+    // The aggregator dials metrics-server as <service>.<namespace>.svc.
+    issueCert(ca, {
+      commonName: 'metrics-server',
+      usage: 'server',
+      ipAddresses: ['127.0.0.1'],
+      dnsNames: ['metrics-server.kube-system.svc', 'localhost'],
+    }),
+  ]);
   const put = (name: string, data: string, mode = 0o644) => fs.writeFileSync(path.join(p.pki, name), data, { mode });
   put('ca.crt', ca.certPem);
   put('ca.key', ca.keyPem, 0o600);
@@ -668,19 +771,27 @@ async function writePki(p: Paths): Promise<void> {
   put('webhook-client.key', webhookClient.keyPem, 0o600);
   put('webhook-client.kubeconfig', webhookClientKubeconfig(webhookClient.certPem, webhookClient.keyPem), 0o600);
   put('admission-config.yaml', admissionConfiguration(path.join(p.pki, 'webhook-client.kubeconfig')));
+  put('front-proxy-ca.crt', frontProxyCA.certPem);
+  put('front-proxy-client.crt', frontProxyClient.certPem);
+  put('front-proxy-client.key', frontProxyClient.keyPem, 0o600);
+  put('kwok.crt', kwokServing.certPem);
+  put('kwok.key', kwokServing.keyPem, 0o600);
+  put('metrics-server.crt', metricsServing.certPem);
+  put('metrics-server.key', metricsServing.keyPem, 0o600);
+  fs.writeFileSync(p.metricsServerManifest, metricsServerManifest(ca.certPem));
   fs.writeFileSync(p.kubeconfig, kubeconfigYaml(ca.certPem, admin.certPem, admin.keyPem), { mode: 0o600 });
 }
 
 function removeState(p: Paths, etcdDataDir: string): void {
   fs.rmSync(etcdDataDir, { recursive: true, force: true });
-  for (const f of [p.env, p.kubeconfig, p.pids, `${p.pids}.tmp`]) fs.rmSync(f, { force: true });
+  for (const f of [p.env, p.kubeconfig, p.pids, `${p.pids}.tmp`, p.metricsServerManifest]) fs.rmSync(f, { force: true });
   fs.rmSync(p.pki, { recursive: true, force: true });
 }
 
 async function healthyExisting(p: Paths, state: State, bins: Binaries): Promise<string | undefined> {
   const dead = state.processes.filter((r) => !isOurs(r));
   if (dead.length) return `not running: ${dead.map((r) => r.name).join(', ')}`;
-  if (state.processes.length !== 5) return 'incomplete start';
+  if (state.processes.length !== PROCESS_COUNT) return 'incomplete start';
   let env: ClusterEnv;
   try {
     env = readClusterEnv(state.repoRoot);
@@ -689,8 +800,11 @@ async function healthyExisting(p: Paths, state: State, bins: Binaries): Promise<
   }
   if (env.kubeBinDir !== bins.kubeBinDir) return `it runs ${env.kubeBinDir}, the pinned build is ${bins.kubeBinDir}`;
   if (!env.webhookClientCert || !fs.existsSync(env.webhookClientCert)) return 'started without the webhook client certificate';
+  const want = controlPlaneRevision();
+  if (env.revision !== want) return `started as ${env.revision ?? 'an older revision'}, this checkout wants ${want}`;
   try {
     await waitClusterReady(loadAdminTls(p), 15_000);
+    await waitUntil('APIService v1beta1.metrics.k8s.io Available', 15_000, () => metricsApiAvailable(loadAdminTls(p)));
   } catch (e) {
     return `unhealthy: ${(e as Error).message}`;
   }
@@ -810,6 +924,15 @@ async function startFresh(
       '--authorization-mode=Node,RBAC',
       '--allow-privileged=true',
       `--admission-control-config-file=${p.admissionConfig}`,
+      // The aggregation layer (metrics.k8s.io from metrics-server): the front proxy's client
+      // certificate, and the headers that carry the user to the extension apiserver.
+      `--requestheader-client-ca-file=${pki('front-proxy-ca.crt')}`,
+      `--requestheader-allowed-names=${FRONT_PROXY_CLIENT_NAME}`,
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${pki('front-proxy-client.crt')}`,
+      `--proxy-client-key-file=${pki('front-proxy-client.key')}`,
     ]);
     const tls = loadAdminTls(p);
     await waitUntil('kube-apiserver /readyz', 90_000, () => apiserverReady(tls), started, signal);
@@ -821,14 +944,25 @@ async function startFresh(
       '--secure-port=0',
       '--kube-api-qps=1000',
       '--kube-api-burst=1000',
+      // The HPA controller (on by default, like the job controller) every 2 s instead of 15 s, so
+      // e2e tests see it act in seconds; it reads metrics.k8s.io like in any cluster.
+      '--horizontal-pod-autoscaler-sync-period=2s',
     ]);
     start('kube-scheduler', kube('kube-scheduler'), [`--kubeconfig=${p.kubeconfig}`, '--leader-elect=false', '--secure-port=0']);
     start('kwok', bins.kwok, [
       `--kubeconfig=${p.kubeconfig}`,
-      `--config=${bins.kwokStages}`,
+      ...KWOK_CONFIG_FILES.map((f) => `--config=${f}`),
       '--manage-all-nodes=true',
       '--node-lease-duration-seconds=40',
-      '--node-ip=10.0.0.10',
+      // The nodes' InternalIP, which metrics-server dials: loopback, where kwok's server listens.
+      // (Pod IPs come from --cidr and are never dialled.)
+      '--node-ip=127.0.0.1',
+      // Published as each node's kubeletEndpoint port; kwok's server (the emulated kubelets'
+      // /metrics/nodes/<node>/metrics/resource) listens there, on loopback only, with TLS.
+      `--node-port=${PORTS.kwok}`,
+      `--server-address=127.0.0.1:${PORTS.kwok}`,
+      `--tls-cert-file=${pki('kwok.crt')}`,
+      `--tls-private-key-file=${pki('kwok.key')}`,
       '--cidr=10.244.0.0/16',
     ]);
     const apply = await run(bins.kubectl, ['--kubeconfig', p.kubeconfig, 'apply', '-f', '-'], childEnv(p.home), {
@@ -838,8 +972,31 @@ async function startFresh(
     if (apply.code !== 0) throw new Error(`registering the fake nodes failed: ${apply.stderr.trim()}`);
     phase('controller-manager, scheduler, kwok started; nodes registered');
 
+    start('metrics-server', bins.metricsServer, [
+      '--bind-address=127.0.0.1',
+      `--secure-port=${PORTS.metricsServer}`,
+      `--tls-cert-file=${pki('metrics-server.crt')}`,
+      `--tls-private-key-file=${pki('metrics-server.key')}`,
+      `--kubeconfig=${p.kubeconfig}`,
+      // It trusts the front proxy's headers (the CA and names come from the apiserver's
+      // extension-apiserver-authentication ConfigMap) and asks the apiserver who may read metrics.
+      `--authentication-kubeconfig=${p.kubeconfig}`,
+      `--authorization-kubeconfig=${p.kubeconfig}`,
+      // Scrapes each node at InternalIP:kubeletEndpoint port and the node's resource-metrics-path.
+      '--kubelet-preferred-address-types=InternalIP',
+      '--kubelet-use-node-status-port',
+      `--kubelet-certificate-authority=${pki('ca.crt')}`,
+      '--kubelet-request-timeout=5s',
+      '--metric-resolution=10s', // its minimum
+    ]);
+    const applyMetrics = await run(bins.kubectl, ['--kubeconfig', p.kubeconfig, 'apply', '-f', p.metricsServerManifest], childEnv(p.home), {});
+    signal?.throwIfAborted();
+    if (applyMetrics.code !== 0) throw new Error(`registering metrics.k8s.io failed: ${applyMetrics.stderr.trim()}`);
+
     await waitClusterReady(tls, 60_000, started, signal);
     phase(`nodes Ready, ServiceAccount default/default exists`);
+    await waitUntil('APIService v1beta1.metrics.k8s.io Available', 60_000, () => metricsApiAvailable(tls), started, signal);
+    phase('metrics.k8s.io available (metrics-server)');
 
     const clusterEnv: ClusterEnv = {
       kubeconfig: p.kubeconfig,
@@ -854,6 +1011,8 @@ async function startFresh(
       home: p.home,
       logsDir: p.logs,
       nodes: [...NODE_NAMES],
+      revision: controlPlaneRevision(),
+      metricsServer: `https://127.0.0.1:${PORTS.metricsServer}`,
     };
     fs.writeFileSync(p.env, `${JSON.stringify(clusterEnv, null, 2)}\n`);
     const now = Date.now();
