@@ -19,6 +19,11 @@ export interface SwitchRecord {
   /** metadata.generation of the colour switched away from: any spec change since (a scale, a rollout) shows. */
   fromGeneration?: number;
   forced?: boolean;
+  /**
+   * Made with `--break-glass`: as the break-glass group, which the webhooks skip (they were down),
+   * so nothing but the command's own checks and the cluster policy looked at it.
+   */
+  breakGlass?: boolean;
 }
 
 export const HISTORY_LIMIT = 20;
