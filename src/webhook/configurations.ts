@@ -1,7 +1,9 @@
 // The webhook configurations, defined once. `kube-bluegreen-webhook --register-url`
 // (the local control plane) creates exactly these; the Helm chart renders the same
 // rules, selectors and policies, and test/unit/chart.test.ts holds them equal.
-import { APP_LABEL } from '../core/labels.ts';
+import { APP_LABEL, BREAK_GLASS_GROUP } from '../core/labels.ts';
+
+export { BREAK_GLASS_GROUP };
 
 export const CONFIG_NAME = 'kube-bluegreen';
 
@@ -23,9 +25,6 @@ export interface WebhookOptions {
    */
   breakGlassGroup?: string;
 }
-
-/** The group `kubectl bg ... --break-glass` impersonates, and the webhooks skip. */
-export const BREAK_GLASS_GROUP = 'kube-bluegreen:break-glass';
 
 /** A CEL string literal of a group name (single-quoted; a quote or backslash is refused, not escaped). */
 export function checkBreakGlassGroup(group: string): string {
