@@ -12,6 +12,8 @@ export interface TextSink {
 export interface ConnectOptions {
   kubeconfig?: string;
   context?: string;
+  /** Send every request as this user in these groups (impersonation headers), in place of the kubeconfig's. */
+  impersonate?: { user: string; groups: string[] };
 }
 
 export interface Context {
@@ -46,20 +48,45 @@ export interface Session {
   /** Whether -n was given (messages then always name the namespace). */
   explicitNamespace: boolean;
   paint: Painter;
+  /** Set with --break-glass: every request goes as this user in this group (and system:authenticated). */
+  breakGlass?: { user: string; group: string };
   out(text: string): void;
   err(text: string): void;
 }
+
+/**
+ * The groups a break-glass request carries. system:authenticated is named (the API server would
+ * add it anyway) so the identity is exactly what the chart's ClusterRole allows impersonating.
+ */
+export const breakGlassGroups = (group: string) => [group, 'system:authenticated'];
 
 export function paintFor(ctx: Context, g: GlobalOptions): Painter {
   return painter(colourWanted({ isTTY: ctx.isTTY, color: g.color !== false, env: ctx.env }));
 }
 
-export async function openSession(ctx: Context, g: GlobalOptions): Promise<Session> {
-  let cluster: Cluster;
-  try {
-    cluster = await ctx.connect({ kubeconfig: g.kubeconfig, context: g.context });
-  } catch (e) {
-    throw new CliError(`cannot load the kubeconfig: ${(e as Error).message}`, EXIT.ERROR);
+export async function openSession(ctx: Context, g: GlobalOptions, o: { breakGlassGroup?: string } = {}): Promise<Session> {
+  const connect = async (impersonate?: ConnectOptions['impersonate']) => {
+    try {
+      return await ctx.connect({ kubeconfig: g.kubeconfig, context: g.context, ...(impersonate ? { impersonate } : {}) });
+    } catch (e) {
+      throw new CliError(`cannot load the kubeconfig: ${(e as Error).message}`, EXIT.ERROR);
+    }
+  };
+  let cluster: Cluster = await connect();
+  let breakGlass: Session['breakGlass'];
+  if (o.breakGlassGroup !== undefined) {
+    // Impersonation names a user; break-glass keeps yours (the audit log shows both), so the
+    // API server asks who the credentials are first.
+    const user = await cluster.whoAmI();
+    cluster.close();
+    if (!user)
+      throw new CliError(
+        'break-glass: the API server did not say who you are (SelfSubjectReview), so there is no user name to act as',
+        EXIT.ERROR,
+        'kubectl auth whoami',
+      );
+    breakGlass = { user, group: o.breakGlassGroup };
+    cluster = await connect({ user, groups: breakGlassGroups(o.breakGlassGroup) });
   }
   return {
     ctx,
@@ -67,6 +94,7 @@ export async function openSession(ctx: Context, g: GlobalOptions): Promise<Sessi
     namespace: g.namespace || cluster.defaultNamespace || 'default',
     explicitNamespace: !!g.namespace,
     paint: paintFor(ctx, g),
+    ...(breakGlass ? { breakGlass } : {}),
     out: (t) => void ctx.out.write(t),
     err: (t) => void ctx.err.write(t),
   };

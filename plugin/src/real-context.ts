@@ -22,7 +22,8 @@ export function realContext(): { ctx: Context; dispose: () => void } {
     connect: async (opts) => {
       // Loaded on demand: --help and completion scripts need no kubeconfig.
       const [{ KubeClient }, { KubeCluster }] = await Promise.all([import('../../src/kube/client.ts'), import('./kube-cluster.ts')]);
-      return new KubeCluster(KubeClient.connect({ kubeconfig: opts.kubeconfig, context: opts.context }));
+      const impersonate = opts.impersonate && { user: opts.impersonate.user, groups: opts.impersonate.groups, extra: {} };
+      return new KubeCluster(KubeClient.connect({ kubeconfig: opts.kubeconfig, context: opts.context, ...(impersonate ? { impersonate } : {}) }));
     },
     signal: ac.signal,
   };

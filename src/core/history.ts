@@ -21,6 +21,11 @@ export interface SwitchRecord {
   forced?: boolean;
   /** Why, when kube-bluegreen made it itself (a failed post-switch check). */
   reason?: string;
+  /**
+   * Made with `--break-glass`: as the break-glass group, which the webhooks skip (they were down),
+   * so nothing but the command's own checks and the cluster policy looked at it.
+   */
+  breakGlass?: boolean;
 }
 
 export const HISTORY_LIMIT = 20;

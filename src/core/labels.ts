@@ -50,3 +50,10 @@ export function isColour(v: unknown): v is Colour {
 export function otherColour(c: Colour): Colour {
   return c === 'blue' ? 'green' : 'blue';
 }
+
+/**
+ * The group whose requests every kube-bluegreen webhook skips (matchConditions), and which
+ * `kubectl bg ... --break-glass` impersonates while no webhook replica answers. The cluster
+ * policy applies to it like to anyone.
+ */
+export const BREAK_GLASS_GROUP = 'kube-bluegreen:break-glass';

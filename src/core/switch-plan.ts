@@ -29,6 +29,8 @@ export interface SwitchOptions {
   force?: boolean;
   now: Date;
   by?: string;
+  /** As the break-glass group (the webhooks skipped): recorded so in the history. */
+  breakGlass?: boolean;
 }
 
 /** 'pending': a redirected change has not reached the target yet (`--wait` waits for it to land and roll out). */
@@ -162,6 +164,7 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
   if (current?.metadata.generation !== undefined) record.fromGeneration = current.metadata.generation;
   if (opts.by) record.by = opts.by;
   if (opts.force && !ready.ok) record.forced = true;
+  if (opts.breakGlass) record.breakGlass = true;
 
   const activeService: NamedPatch = {
     name: view.active.metadata.name ?? '',

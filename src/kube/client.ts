@@ -5,9 +5,9 @@
 // service accounts); @kubernetes/client-node is loaded only for what that reader
 // leaves to it (auth-provider, proxy-url), so a short CLI command does not pay for it.
 import https from 'node:https';
-import { Credentials } from './credentials.ts';
+import { Credentials, impersonationHeaders } from './credentials.ts';
 import { ApiError } from './errors.ts';
-import { loadKubeconfig, type ResolvedKubeconfig } from './kubeconfig.ts';
+import { type Impersonation, loadKubeconfig, type ResolvedKubeconfig } from './kubeconfig.ts';
 
 export { ApiError, isStatus } from './errors.ts';
 
@@ -18,6 +18,12 @@ export interface ConnectOptions {
   inCluster?: boolean;
   /** Per-request timeout. */
   timeoutMs?: number;
+  /**
+   * Send every request as this user and these groups (Impersonate-User, one Impersonate-Group
+   * line per group), in place of any impersonation the kubeconfig names. The credentials' own
+   * user must be allowed to `impersonate` them (`kubectl bg --break-glass`).
+   */
+  impersonate?: Impersonation;
 }
 
 export type PatchType = 'merge' | 'json' | 'strategic';
@@ -138,6 +144,7 @@ export class KubeClient {
   readonly defaultNamespace: string;
   private readonly auth: AuthSource;
   private readonly timeoutMs: number;
+  private readonly impersonate: Headers | undefined;
 
   constructor(config: ResolvedKubeconfig, opts: ConnectOptions = {}) {
     this.config = config;
@@ -145,6 +152,15 @@ export class KubeClient {
     this.defaultNamespace = config.namespace;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.auth = config.fallback.length ? new ClientNodeAuth(opts) : new NativeAuth(config);
+    this.impersonate = opts.impersonate ? impersonationHeaders(opts.impersonate) : undefined;
+  }
+
+  /** The credentials' headers, with ConnectOptions.impersonate in place of the kubeconfig's (either auth source). */
+  private headersOf(base: Base): Headers {
+    if (!this.impersonate) return base.headers;
+    const h: Headers = {};
+    for (const [k, v] of Object.entries(base.headers)) if (!k.toLowerCase().startsWith('impersonate-')) h[k] = v;
+    return { ...h, ...this.impersonate };
   }
 
   static connect(opts: ConnectOptions = {}): KubeClient {
@@ -183,7 +199,7 @@ export class KubeClient {
     const base = await this.auth.options();
     const u = this.url(path, opts.query);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const headers: Record<string, string | string[] | number> = { ...base.headers, accept: 'application/json' };
+    const headers: Record<string, string | string[] | number> = { ...this.headersOf(base), accept: 'application/json' };
     if (payload) {
       headers['content-type'] = opts.contentType ?? 'application/json';
       headers['content-length'] = payload.length;
@@ -245,7 +261,7 @@ export class KubeClient {
     return new Promise((resolve, reject) => {
       const req = https.request(
         u,
-        { ...base, method: 'GET', headers: { ...base.headers, accept: 'application/json' }, signal },
+        { ...base, method: 'GET', headers: { ...this.headersOf(base), accept: 'application/json' }, signal },
         (res) => {
           if ((res.statusCode ?? 0) >= 300) {
             const chunks: Buffer[] = [];

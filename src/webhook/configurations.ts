@@ -1,7 +1,9 @@
 // The webhook configurations, defined once. `kube-bluegreen-webhook --register-url`
 // (the local control plane) creates exactly these; the Helm chart renders the same
 // rules, selectors and policies, and test/unit/chart.test.ts holds them equal.
-import { APP_LABEL } from '../core/labels.ts';
+import { APP_LABEL, BREAK_GLASS_GROUP } from '../core/labels.ts';
+
+export { BREAK_GLASS_GROUP };
 
 export const CONFIG_NAME = 'kube-bluegreen';
 
@@ -16,6 +18,32 @@ export interface WebhookOptions {
   /** Only namespaces carrying these labels (opt-in per namespace); none: every namespace not excluded. */
   namespaceMatchLabels?: Record<string, string>;
   name?: string;
+  /**
+   * Requests from this group skip every webhook (matchConditions): the break-glass way to act on
+   * enrolled apps while no webhook replica answers (`kubectl bg rollback --break-glass`). The
+   * cluster policy still applies to it. Default BREAK_GLASS_GROUP; '' leaves the condition out.
+   */
+  breakGlassGroup?: string;
+}
+
+/** A CEL string literal of a group name (single-quoted; a quote or backslash is refused, not escaped). */
+export function checkBreakGlassGroup(group: string): string {
+  if (/['\\\n\r]/.test(group)) throw new Error(`break-glass group ${JSON.stringify(group)}: a quote, backslash or line break is not allowed`);
+  return group;
+}
+
+/**
+ * Skips the webhook for a request from the break-glass group. The API server evaluates it before
+ * calling the webhook, so it holds while the webhook is down (that is its point), and a request it
+ * skips is decided by the cluster policy alone. matchConditions are ANDed: with the
+ * deployments.validate one, the webhook is called for a request that needs a look and is not
+ * break-glass. `groups` is absent from userInfo when a user has none.
+ */
+export function breakGlassCondition(group: string): { name: string; expression: string } {
+  return {
+    name: 'not-break-glass',
+    expression: `!has(request.userInfo.groups) || !('${checkBreakGlassGroup(group)}' in request.userInfo.groups)`,
+  };
 }
 
 const enrolled = { matchExpressions: [{ key: APP_LABEL, operator: 'Exists' }] };
@@ -43,6 +71,13 @@ function namespaceSelector(o: WebhookOptions) {
   return o.namespaceMatchLabels && Object.keys(o.namespaceMatchLabels).length ? { matchLabels: o.namespaceMatchLabels, ...notExcluded } : notExcluded;
 }
 
+/** The break-glass condition, if any, then the webhook's own. */
+function conditions(o: WebhookOptions, own: { name: string; expression: string }[] = []) {
+  const group = o.breakGlassGroup ?? BREAK_GLASS_GROUP;
+  const all = [...own, ...(group ? [breakGlassCondition(group)] : [])];
+  return all.length ? { matchConditions: all } : {};
+}
+
 export function mutatingConfiguration(o: WebhookOptions) {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
@@ -56,6 +91,7 @@ export function mutatingConfiguration(o: WebhookOptions) {
         rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments'], scope: 'Namespaced' }],
         objectSelector: enrolled,
         namespaceSelector: namespaceSelector(o),
+        ...conditions(o),
         // Admission writes nothing: a redirect only patches the request it is asked about.
         sideEffects: 'None',
         // Enrolled apps only: a change to the live colour must never pass unchecked.
@@ -91,7 +127,7 @@ export function validatingConfiguration(o: WebhookOptions) {
           { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['deployments'], scope: 'Namespaced' },
         ],
         objectSelector: enrolled,
-        matchConditions: [{ name: 'needs-a-look', expression: DEPLOYMENT_VALIDATE_CONDITION }],
+        ...conditions(o, [{ name: 'needs-a-look', expression: DEPLOYMENT_VALIDATE_CONDITION }]),
         failurePolicy: 'Fail',
         timeoutSeconds: 5,
       },
@@ -100,6 +136,7 @@ export function validatingConfiguration(o: WebhookOptions) {
         ...common,
         rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'], scope: 'Namespaced' }],
         objectSelector: enrolled,
+        ...conditions(o),
         failurePolicy: 'Fail',
         timeoutSeconds: 5,
       },
@@ -111,6 +148,7 @@ export function validatingConfiguration(o: WebhookOptions) {
         name: 'scale.validate.bluegreen.io',
         ...common,
         rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments/scale'], scope: 'Namespaced' }],
+        ...conditions(o),
         failurePolicy: 'Ignore',
         timeoutSeconds: 2,
       },

@@ -8,7 +8,7 @@ import { recordSeal } from '../core/pending-change.ts';
 import { KubeClient } from '../kube/client.ts';
 import { EnrolledObjectStore, Reflector } from './cache.ts';
 import { KubeWebhookCluster } from './cluster.ts';
-import { CONFIG_NAME } from './configurations.ts';
+import { BREAK_GLASS_GROUP, CONFIG_NAME, checkBreakGlassGroup } from './configurations.ts';
 import { LeaderElector } from './leader.ts';
 import { createLogger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
@@ -42,6 +42,11 @@ export function webhookCommand(): Command {
     .addOption(new Option('--unregister-on-exit', 'with --register-url: delete the webhook configurations on shutdown').env('KBG_UNREGISTER_ON_EXIT'))
     .addOption(new Option('--exclude-namespaces <names>', 'with --register-url: namespaces never sent to the webhook').env('KBG_EXCLUDE_NAMESPACES').default('kube-system'))
     .addOption(new Option('--namespace-match-labels <k=v,...>', 'with --register-url: only namespaces carrying these labels are sent to the webhook').env('KBG_NAMESPACE_MATCH_LABELS'))
+    .addOption(
+      new Option('--break-glass-group <group>', "with --register-url: requests from this group skip the webhooks (the cluster policy still applies); '' for none")
+        .env('KBG_BREAK_GLASS_GROUP')
+        .default(BREAK_GLASS_GROUP),
+    )
     .addOption(new Option('--patch-ca-bundle', "write the CA into the existing webhook configurations' caBundle").env('KBG_PATCH_CA_BUNDLE'))
     .addOption(new Option('--webhook-config-name <name>', 'name of the Mutating- and ValidatingWebhookConfiguration').env('KBG_WEBHOOK_CONFIG_NAME').default(CONFIG_NAME))
     .addOption(new Option('--namespace <ns>', "the webhook's own namespace (Secret, Lease)").env('POD_NAMESPACE').default('kube-bluegreen'))
@@ -74,6 +79,7 @@ export interface WebhookFlags {
   unregisterOnExit?: boolean | string;
   excludeNamespaces: string;
   namespaceMatchLabels?: string;
+  breakGlassGroup?: string;
   patchCaBundle?: boolean | string;
   webhookConfigName: string;
   namespace: string;
@@ -94,6 +100,8 @@ const truthy = (v: boolean | string | undefined) => v === true || v === 'true' |
 
 export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Promise<void>; port: number; ca: string; probePort?: number }> {
   const log = createLogger(flags.logLevel);
+  // Before anything starts: a group the condition cannot quote is a usage error.
+  const breakGlassGroup = checkBreakGlassGroup((flags.breakGlassGroup ?? BREAK_GLASS_GROUP).trim());
   const metrics = createMetrics();
   const inCluster = !flags.kubeconfig && !!process.env.KUBERNETES_SERVICE_HOST;
   const client = KubeClient.connect({ kubeconfig: flags.kubeconfig, context: flags.context, inCluster, timeoutMs: 8000 });
@@ -174,7 +182,14 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
   if (flags.registerUrl)
     await applyConfigurations(
       client,
-      { client: { url: flags.registerUrl }, caBundle: Buffer.from(tls.ca).toString('base64'), excludeNamespaces: exclude, namespaceMatchLabels: matchLabels, name: flags.webhookConfigName },
+      {
+        client: { url: flags.registerUrl },
+        caBundle: Buffer.from(tls.ca).toString('base64'),
+        excludeNamespaces: exclude,
+        namespaceMatchLabels: matchLabels,
+        name: flags.webhookConfigName,
+        breakGlassGroup,
+      },
       log,
     );
   // Keep the CA in the configurations: retried until they exist (the chart may create them after

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { cacheDir, ensureBinaries } from '../cluster/control-plane.ts';
-import { mutatingConfiguration, validatingConfiguration } from '../../src/webhook/configurations.ts';
+import { BREAK_GLASS_GROUP, mutatingConfiguration, validatingConfiguration } from '../../src/webhook/configurations.ts';
 import { APP_LABEL, LIVE_LABEL, SLOT_LABEL_ANNOTATION } from '../../src/core/labels.ts';
 
 const run = promisify(execFile);
@@ -76,12 +76,13 @@ function one(objs: Obj[], kind: string, name?: string): Obj {
 const kinds = (objs: Obj[]) => objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
 
 /** What configurations.ts builds for an in-cluster Service reference (caBundle: see below). */
-function expectedConfigs(caBundle: string, namespace = NS, excluded = ['kube-system', namespace]) {
+function expectedConfigs(caBundle: string, namespace = NS, excluded = ['kube-system', namespace], breakGlassGroup?: string) {
   const o = {
     client: { service: { namespace, name: FULLNAME, port: 443 } },
     caBundle,
     excludeNamespaces: excluded,
     name: FULLNAME,
+    ...(breakGlassGroup !== undefined ? { breakGlassGroup } : {}),
   };
   // The chart leaves caBundle out when something else fills it (the webhook itself in
   // selfSigned mode, cert-manager's CA injector in certManager mode): an empty value in the
@@ -114,6 +115,7 @@ describe('helm lint and template', () => {
   it('renders the same set of objects in every TLS mode, plus cert-manager objects in certManager mode', async () => {
     const base = [
       'ClusterRole/kbg-kube-bluegreen',
+      'ClusterRole/kbg-kube-bluegreen-break-glass',
       'ClusterRoleBinding/kbg-kube-bluegreen',
       'Deployment/kbg-kube-bluegreen',
       'MutatingWebhookConfiguration/kbg-kube-bluegreen',
@@ -148,6 +150,8 @@ describe('helm lint and template', () => {
       [{ policy: { validationActions: ['Deny', 'Warn'] } }, /validationActions/],
       [{ replicaCount: 0 }, /replicaCount/],
       [{ unknownValue: 1 }, /unknownValue/],
+      // The group is written into a CEL string literal: nothing that could end it.
+      [{ breakGlass: { group: "x' in ['y'] || 'z" } }, /breakGlass\/group/],
     ];
     for (const [values, message] of cases) {
       const r = await renderText(values);
@@ -200,6 +204,30 @@ describe('webhook configurations equal src/webhook/configurations.ts', () => {
     }
     const inKubeSystem = await render({}, { namespace: 'kube-system' });
     expect(one(inKubeSystem, 'MutatingWebhookConfiguration').webhooks[0].namespaceSelector.matchExpressions[0].values).toEqual(['kube-system']);
+  });
+
+  it('break-glass: breakGlass.group names the group every webhook skips, the same as --break-glass-group; "" leaves the condition out', async () => {
+    for (const group of ['ops:emergency', '']) {
+      const objs = await render({ breakGlass: { group } });
+      const want = expectedConfigs('', NS, undefined, group);
+      expect(one(objs, 'MutatingWebhookConfiguration').webhooks).toEqual(want.mutating.webhooks);
+      expect(one(objs, 'ValidatingWebhookConfiguration').webhooks).toEqual(want.validating.webhooks);
+    }
+    // The default: every webhook, and deployments.validate keeps its own condition first (ANDed).
+    const objs = await render();
+    const hooks = [...one(objs, 'MutatingWebhookConfiguration').webhooks, ...one(objs, 'ValidatingWebhookConfiguration').webhooks];
+    expect(hooks).toHaveLength(4);
+    for (const w of hooks)
+      expect(w.matchConditions.at(-1), w.name).toEqual({
+        name: 'not-break-glass',
+        expression: `!has(request.userInfo.groups) || !('${BREAK_GLASS_GROUP}' in request.userInfo.groups)`,
+      });
+    expect(hooks.find((w) => w.name === 'deployments.validate.bluegreen.io').matchConditions.map((c: { name: string }) => c.name)).toEqual(['needs-a-look', 'not-break-glass']);
+    // And the cluster policy does not look at who asks: it applies to the break-glass group too.
+    const policy = JSON.stringify(one(objs, 'ValidatingAdmissionPolicy').spec);
+    expect(policy).not.toMatch(/userInfo|break-glass/);
+    expect(one(objs, 'ValidatingAdmissionPolicyBinding').spec.matchResources).toBeUndefined();
+    expect((await render({ breakGlass: { group: '' } })).filter((o) => o.metadata.name.endsWith('-break-glass'))).toEqual([]);
   });
 
   it('webhooks.enabled=false renders neither configuration, and the webhook is not told to patch them', async () => {
@@ -366,7 +394,7 @@ describe('RBAC is exactly the least-privilege list', () => {
 
   it.each(cases)('%s', async (_name, values, wantCluster, wantNamespaced) => {
     const objs = await render(values);
-    expect(rights(one(objs, 'ClusterRole').rules)).toEqual([...wantCluster].sort());
+    expect(rights(one(objs, 'ClusterRole', FULLNAME).rules)).toEqual([...wantCluster].sort());
     const role = one(objs, 'Role');
     expect(role.metadata.namespace).toBe(NS);
     expect(rights(role.rules)).toEqual([...wantNamespaced].sort());
@@ -379,6 +407,16 @@ describe('RBAC is exactly the least-privilege list', () => {
     expect(args).toContain(`--leader-election-id=${FULLNAME}`);
     expect(args).toContain(`--webhook-config-name=${FULLNAME}`);
     expect(args).toContain(`--record-key-secret=${FULLNAME}-record-key`);
+  });
+
+  it('break-glass: a ClusterRole that may only impersonate the break-glass group (and system:authenticated), bound to nobody', async () => {
+    for (const group of [BREAK_GLASS_GROUP, 'ops:emergency']) {
+      const objs = await render({ breakGlass: { group } });
+      const role = one(objs, 'ClusterRole', `${FULLNAME}-break-glass`);
+      expect(rights(role.rules)).toEqual([`core/groups impersonate [${[group, 'system:authenticated'].sort().join(',')}]`]);
+      // No binding names it: an admin binds it in an emergency (README.md, Troubleshooting).
+      for (const b of objs.filter((o) => /RoleBinding$/.test(o.kind))) expect(b.roleRef.name, b.metadata.name).not.toBe(role.metadata.name);
+    }
   });
 
   it('no RBAC objects with rbac.create=false; an existing ServiceAccount by name', async () => {

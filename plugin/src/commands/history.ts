@@ -44,7 +44,7 @@ export function renderHistory(items: readonly SwitchRecord[], p: Painter, now: D
     ['#', 'KIND', 'FROM', 'TO', 'AGE', 'BY', 'IMAGES', ...(wide ? ['AT', 'FROM TEMPLATE', 'TO TEMPLATE'] : [])],
     items.map((r, i) => [
       String(i + 1),
-      r.kind + (r.forced ? ' (forced)' : ''),
+      r.kind + (r.forced ? ' (forced)' : '') + (r.breakGlass ? ' (break-glass)' : ''),
       c(r.from),
       c(r.to),
       relative(r.at, now).replace(/ ago$/, ''),

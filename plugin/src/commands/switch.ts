@@ -3,7 +3,7 @@
 // then applies: 1) the target colour's live label and the active Service together
 // (a merge patch with a resourceVersion precondition; on 409 re-read, re-plan,
 // retry), 2) the previews, 3) the old colour's live label.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { type AppView, resolveApp } from '../../../src/core/app.ts';
 import { availabilityOf } from '../../../src/core/availability.ts';
 import { formatDuration } from '../../../src/core/duration.ts';
@@ -12,9 +12,10 @@ import { type Colour, LIVE_LABEL, SCALE_DOWN_AT_ANNOTATION } from '../../../src/
 import { planSwitch, type SwitchPlan, type SwitchRefusal } from '../../../src/core/switch-plan.ts';
 import { imagesOf } from '../../../src/core/template.ts';
 import { requireApp } from '../app-objects.ts';
-import { isAdmissionDenial, isConflict } from '../cluster.ts';
+import { BREAK_GLASS_GROUP } from '../../../src/core/labels.ts';
+import { isAdmissionDenial, isApiError, isConflict } from '../cluster.ts';
 import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
-import { CliError, EXIT, refused } from '../exit-codes.ts';
+import { CliError, EXIT, refused, usageError } from '../exit-codes.ts';
 import { parseColour, parseTimeout } from '../flags.ts';
 import { colourStyle, type Painter } from '../render/paint.ts';
 import { columns } from '../render/table.ts';
@@ -33,11 +34,65 @@ export interface SwitchFlags {
   pollMs?: number;
 }
 
+/** --break-glass and --break-glass-group, for switch and rollback. */
+export function addBreakGlassOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--break-glass',
+        "while no kube-bluegreen webhook answers: act as yourself in the break-glass group, which the webhooks skip (the cluster policy still applies; needs the chart's ClusterRole <release>-break-glass bound to you)",
+      ),
+    )
+    .addOption(new Option('--break-glass-group <group>', 'with --break-glass: the group to impersonate (the chart value breakGlass.group)').default(BREAK_GLASS_GROUP));
+}
+
+/** The group to impersonate, or undefined without --break-glass. */
+export function parseBreakGlass(o: { breakGlass?: boolean; breakGlassGroup?: string }, cmd: Command): string | undefined {
+  const given = cmd.getOptionValueSource('breakGlassGroup') === 'cli';
+  if (!o.breakGlass) {
+    if (given) throw usageError('--break-glass-group goes with --break-glass');
+    return undefined;
+  }
+  const g = (o.breakGlassGroup ?? '').trim();
+  if (!g || /[\r\n]/.test(g)) throw usageError(`--break-glass-group ${JSON.stringify(o.breakGlassGroup)}: give the group the webhooks skip (default ${BREAK_GLASS_GROUP})`);
+  return g;
+}
+
+/** Runs a switch or rollback in a session, with the break-glass identity when asked for. */
+export async function runSwitchCommand(ctx: Context, g: GlobalOptions, app: string, f: SwitchFlags, breakGlassGroup: string | undefined): Promise<number> {
+  const s = await openSession(ctx, g, breakGlassGroup !== undefined ? { breakGlassGroup } : {});
+  try {
+    return await runSwitch(s, app, f);
+  } catch (e) {
+    // The API server refuses the impersonation itself before anything else: say which binding is missing.
+    if (s.breakGlass && isApiError(e) && e.status === 403 && /impersonate/.test(e.message))
+      throw new CliError(
+        `break-glass: you may not act as ${s.breakGlass.user} in group ${s.breakGlass.group}: ${e.message}`,
+        EXIT.ERROR,
+        `an admin binds the ClusterRole <release>-break-glass to you, and impersonate on your own user name (README.md, Troubleshooting)`,
+      );
+    throw e;
+  } finally {
+    s.cluster.close();
+  }
+}
+
+/** The loud part of --break-glass, before anything is read. */
+function breakGlassWarning(s: Session, verb: string): string {
+  const b = s.breakGlass!;
+  return (
+    `WARNING: BREAK-GLASS ${verb}: acting as ${b.user} in group ${b.group}, which every kube-bluegreen webhook skips.\n` +
+    `WARNING:   still enforced: the cluster policy (slot labels; no pod-template change to the live colour) and RBAC.\n` +
+    `WARNING:   NOT checked: the webhook's readiness gate on the switch; only this command's own check (none with --force).\n` +
+    `WARNING:   recorded in the history as break-glass. Remove the break-glass binding once the webhook answers again.\n`
+  );
+}
+
 /** How many times a switch re-reads and re-plans after the Service changed under it. */
 export const CONFLICT_RETRIES = 3;
 
 export function register(program: Command, ctx: Context, done: (code: number) => void): void {
-  program
+  const command = program
     .command('switch')
     .description('Send the app\'s traffic to the idle colour (and the preview to the old one)')
     .argument('<app>', 'app name (label bluegreen.io/app)')
@@ -45,7 +100,8 @@ export function register(program: Command, ctx: Context, done: (code: number) =>
     .option('--dry-run', 'print what would change and ask the API server (dryRun=All); change nothing')
     .option('--wait', 'return once the Service\'s EndpointSlices hold only the new colour\'s ready pods')
     .option('--timeout <duration>', 'how long --wait waits', '5m')
-    .option('--force', 'switch although the target colour is not fully rolled out and available')
+    .option('--force', 'switch although the target colour is not fully rolled out and available');
+  addBreakGlassOptions(command)
     .addHelpText(
       'after',
       `
@@ -53,24 +109,26 @@ Examples:
   kubectl bg switch shop                # to the idle colour, once it is ready
   kubectl bg switch shop --wait         # and wait for the endpoints to follow
   kubectl bg switch shop --dry-run      # show the change, and whether the webhook would admit it
-  kubectl bg switch shop --to blue --force`,
+  kubectl bg switch shop --to blue --force
+  kubectl bg switch shop --break-glass  # the webhook is down (see README.md, Troubleshooting)`,
     )
-    .action(async (app: string, o: { to?: string; dryRun: boolean; wait: boolean; timeout: string; force: boolean }, cmd: Command) => {
-      const flags: SwitchFlags = {
-        kind: 'switch',
-        to: parseColour('--to', o.to),
-        dryRun: !!o.dryRun,
-        wait: !!o.wait,
-        timeout: parseTimeout('--timeout', o.timeout),
-        force: !!o.force,
-      };
-      const s = await openSession(ctx, cmd.optsWithGlobals<GlobalOptions>());
-      try {
-        done(await runSwitch(s, app, flags));
-      } finally {
-        s.cluster.close();
-      }
-    });
+    .action(
+      async (
+        app: string,
+        o: { to?: string; dryRun: boolean; wait: boolean; timeout: string; force: boolean; breakGlass?: boolean; breakGlassGroup?: string },
+        cmd: Command,
+      ) => {
+        const flags: SwitchFlags = {
+          kind: 'switch',
+          to: parseColour('--to', o.to),
+          dryRun: !!o.dryRun,
+          wait: !!o.wait,
+          timeout: parseTimeout('--timeout', o.timeout),
+          force: !!o.force,
+        };
+        done(await runSwitchCommand(ctx, cmd.optsWithGlobals<GlobalOptions>(), app, flags, parseBreakGlass(o, cmd)));
+      },
+    );
 }
 
 function paintColour(p: Painter, c: Colour): string {
@@ -89,7 +147,8 @@ export function describePlan(view: AppView, plan: SwitchPlan, p: Painter, now: D
   const rows: string[][] = [];
   if (target?.metadata.name) rows.push([`Deployment/${target.metadata.name}`, `label ${LIVE_LABEL}: ${liveLabelOf(target)} -> true`]);
   rows.push([`Service/${plan.activeService.name}`, `selector ${key}: ${paintColour(p, plan.from)} -> ${paintColour(p, plan.to)}`]);
-  rows.push([`Service/${plan.activeService.name}`, `history: + ${plan.record.kind} ${plan.from} -> ${plan.to}${plan.record.by ? ` by ${plan.record.by}` : ''}${plan.record.forced ? ' (forced)' : ''}`]);
+  const marks = `${plan.record.forced ? ' (forced)' : ''}${plan.record.breakGlass ? ' (break-glass)' : ''}`;
+  rows.push([`Service/${plan.activeService.name}`, `history: + ${plan.record.kind} ${plan.from} -> ${plan.to}${plan.record.by ? ` by ${plan.record.by}` : ''}${marks}`]);
   const warm = Date.parse(plan.scaleDownAt) - now.getTime();
   rows.push([`Service/${plan.activeService.name}`, `${SCALE_DOWN_AT_ANNOTATION}: ${plan.scaleDownAt} (${plan.from} stays warm for ${humanDuration(warm)})`]);
   for (const pv of plan.previews) {
@@ -127,10 +186,12 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
   const { cluster, namespace: ns, paint: p } = s;
   const poll = { ctx: s.ctx, timeout: f.timeout, intervalMs: f.pollMs ?? 100 };
   const verb = f.kind;
+  const breakGlass = !!s.breakGlass;
+  if (breakGlass) s.err(breakGlassWarning(s, verb));
   // The app and who we are, at once: each is a round trip, and a switch is timed from the keystroke.
   const [first, by] = await Promise.all([readView(s, app), f.dryRun ? undefined : cluster.whoAmI()]);
   let view = first;
-  let plan = planSwitch(view, { kind: f.kind, to: f.to, force: f.force, now: s.ctx.now(), by });
+  let plan = planSwitch(view, { kind: f.kind, to: f.to, force: f.force, now: s.ctx.now(), by, breakGlass });
 
   if (!plan.ok && plan.code === 'scaled-down' && plan.scaleUp && f.kind === 'rollback') {
     const { deployment, replicas } = plan.scaleUp;
@@ -146,8 +207,14 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
     await waitForDeployment(cluster, ns, deployment, replicas, { ...poll, intervalMs: f.pollMs ?? 250 });
     s.out(`${deployment} is available\n`);
     view = await readView(s, app);
-    plan = planSwitch(view, { kind: f.kind, to: f.to, force: f.force, now: s.ctx.now(), by });
+    plan = planSwitch(view, { kind: f.kind, to: f.to, force: f.force, now: s.ctx.now(), by, breakGlass });
   }
+  if (!plan.ok && (plan.code === 'pending' || plan.code === 'checking') && breakGlass)
+    // What would land it (or run the check) is the webhook's reconciler, which is down with the webhook: do not wait.
+    throw refused(
+      `${plan.reason}; the webhook's reconciler, which ${plan.code === 'pending' ? 'applies it' : 'runs the check'}, is not running (break-glass)`,
+      `'kubectl bg ${verb} ${app}${nsFlag(ns)} --break-glass --force' ${verb === 'rollback' ? 'rolls back' : 'switches'} to ${f.to ?? 'that colour'} as it runs now`,
+    );
   if (!plan.ok && (plan.code === 'pending' || plan.code === 'checking') && f.wait && !f.dryRun) {
     // A redirected change has not reached the target yet: wait for it to land and roll out.
     const what = plan.code === 'checking' ? `the pre-switch check of ${f.to ?? 'the idle colour'} to pass` : `the change recorded for ${f.to ?? 'the idle colour'} to land and roll out`;
@@ -158,7 +225,7 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
         throw new CliError(`timed out after ${formatDuration(f.timeout)}: ${plan.reason}`, EXIT.TIMEOUT, `kubectl bg status ${app}${nsFlag(ns)}`);
       await s.ctx.sleep(f.pollMs ?? 250);
       view = await readView(s, app);
-      plan = planSwitch(view, { kind: f.kind, to: f.to, force: f.force, now: s.ctx.now(), by });
+      plan = planSwitch(view, { kind: f.kind, to: f.to, force: f.force, now: s.ctx.now(), by, breakGlass });
     }
   }
   if (!plan.ok) throw refusal(plan);
@@ -178,13 +245,18 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
         throw refused(`server dry run: the API server refuses this ${verb}: ${e.message}`, `kubectl bg status ${app}${nsFlag(ns)}`);
       throw e;
     }
-    s.out(`server dry run: accepted by the API server and its admission webhooks; nothing was changed\n`);
+    s.out(
+      breakGlass
+        ? `server dry run: accepted by the API server and the cluster policy (the webhooks skip the break-glass group); nothing was changed\n`
+        : `server dry run: accepted by the API server and its admission webhooks; nothing was changed\n`,
+    );
     return EXIT.OK;
   }
 
   // Apply, re-planning on a conflict (the Service changed since it was read).
   // The target's live label as it was before we touched it, to put back on failure.
   const targetLabel = view.deployments[plan.to]?.metadata.labels?.[LIVE_LABEL] ?? null;
+  let labelMissed: string | undefined;
   for (let attempt = 0; ; attempt++) {
     const first = plan.liveLabels[0];
     const undoLabel = async () => {
@@ -202,13 +274,20 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
       ]);
       if (service.status === 'rejected') throw service.reason;
       // Switched; the label follows from the webhook's reconciler if this write did not land.
-      if (label.status === 'rejected') s.err(`warning: could not label ${first?.name} ${LIVE_LABEL}=true (${(label.reason as Error).message}); the webhook's reconciler sets it\n`);
+      if (label.status === 'rejected') {
+        if (breakGlass) labelMissed = first?.name;
+        s.err(
+          breakGlass
+            ? `error: could not label ${first?.name} ${LIVE_LABEL}=true (${(label.reason as Error).message}); the webhook's reconciler, which would, is down, and the cluster policy protects the colour labelled live\n`
+            : `warning: could not label ${first?.name} ${LIVE_LABEL}=true (${(label.reason as Error).message}); the webhook's reconciler sets it\n`,
+        );
+      }
       break;
     } catch (e) {
       if (isConflict(e) && attempt < CONFLICT_RETRIES) {
         s.err(`Service ${plan.activeService.name} changed since it was read; reading it again (retry ${attempt + 1} of ${CONFLICT_RETRIES})\n`);
         view = await readView(s, app);
-        const again = planSwitch(view, { kind: f.kind, to, force: f.force, now: s.ctx.now(), by });
+        const again = planSwitch(view, { kind: f.kind, to, force: f.force, now: s.ctx.now(), by, breakGlass });
         if (!again.ok) {
           if (again.code !== 'already-live') await undoLabel();
           throw refusal(again);
@@ -239,6 +318,18 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
         ? `Switch again with 'kubectl bg switch ${app}${nsFlag(ns)}'\n`
         : `Roll back with 'kubectl bg rollback ${app}${nsFlag(ns)}'\n`),
   );
+
+  if (breakGlass)
+    s.err(
+      `WARNING: BREAK-GLASS: ${verb} recorded as break-glass by ${s.breakGlass!.user}. The webhook's reconciler scales ${plan.from} down ` +
+        `once it runs again and the warm period is over; until then nothing redirects changes to the live colour (the policy refuses them).\n`,
+    );
+  if (labelMissed)
+    throw new CliError(
+      `traffic moved to ${plan.to}, but Deployment ${labelMissed} is not labelled ${LIVE_LABEL}=true, so the cluster policy does not protect its template yet`,
+      EXIT.ERROR,
+      `kubectl label deployment ${labelMissed}${nsFlag(ns)} ${LIVE_LABEL}=true --overwrite --as=${s.breakGlass!.user} --as-group=${s.breakGlass!.group} --as-group=system:authenticated`,
+    );
 
   if (f.wait) {
     const target = view.deployments[plan.to]!;

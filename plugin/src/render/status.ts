@@ -18,7 +18,7 @@ const NONE = '<none>';
 export function describeSwitch(r: SwitchRecord | null, now: Date, p: Painter): string {
   if (!r) return NONE;
   const by = r.by ? ` by ${r.by}` : '';
-  const forced = r.forced ? ' (forced)' : '';
+  const forced = (r.forced ? ' (forced)' : '') + (r.breakGlass ? ' (break-glass)' : '');
   return `${r.kind} ${p.paint(colourStyle(r.from), r.from)} -> ${p.paint(colourStyle(r.to), r.to)}, ${relative(r.at, now)}${by}${forced}`;
 }
 
