@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolledOut } from './helpers/apps.ts';
+import { argoDiffServerSide, argoSync, ensureAppliersRbac, fluxApply, fluxDiff, fluxOwnerLabels, kubectlDiffServerSide, manifestDir } from './helpers/appliers.ts';
 import { createNamespace, helm, kubectl, kubectlJson, type TestNamespace, waitFor } from './helpers/cluster.ts';
 import { kubectlBg } from './helpers/plugin-cli.ts';
 import { type RunningWebhook, startWebhook } from './helpers/webhook.ts';
@@ -202,5 +203,187 @@ describe('a preview Service applied before the colour it selects exists', () => 
     const s = await kubectlBg(ns.name, ['status', app, '-o', 'json']);
     expect(s.code, s.stderr).toBe(0);
     expect(JSON.parse(s.stdout)).toMatchObject({ live: 'blue', idle: 'green', previewServices: [`${app}-preview`], problems: [] });
+  });
+});
+
+// ---- Argo CD and Flux, emulated as they send their requests ---------------------------------
+
+/** A Git folder of one app: both colours and the active Service, as a user keeps it. */
+function gitApp(app: string, o: { blue?: string; green?: string; live?: string; greenMinReady?: number } = {}) {
+  const dep = (colour: string, image: string, minReady = 0) => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: `${app}-${colour}`, labels: { 'bluegreen.io/app': app } },
+    spec: {
+      replicas: 2,
+      ...(minReady ? { minReadySeconds: minReady } : {}),
+      selector: { matchLabels: { app, slot: colour } },
+      template: { metadata: { labels: { app, slot: colour } }, spec: { containers: [{ name: 'app', image }] } },
+    },
+  });
+  return {
+    'blue.yaml': dep('blue', o.blue ?? `registry.example/${app}:v1`),
+    'green.yaml': dep('green', o.green ?? `registry.example/${app}:v1`, o.greenMinReady),
+    'service.yaml': {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: app, labels: { 'bluegreen.io/app': app }, annotations: { 'bluegreen.io/role': 'active' } },
+      spec: { selector: { app, slot: o.live ?? 'blue' }, ports: [{ port: 80, targetPort: 8080 }] },
+    },
+  };
+}
+const gen = async (name: string) => (await dep(name)).metadata.generation;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('Argo CD (auto-sync with self-heal: client-side apply as argocd-controller, every file each round)', () => {
+  const app = 'argoshop';
+  let git: ReturnType<typeof manifestDir>;
+  const sync = () => argoSync({ dir: git.dir, namespace: ns.name, app });
+  const rounds = async (n: number) => {
+    const out = [];
+    for (let i = 0; i < n; i++) out.push(await sync());
+    return out;
+  };
+
+  beforeAll(async () => {
+    await ensureAppliersRbac();
+    git = manifestDir(gitApp(app));
+    const first = await sync();
+    expect(first.phase, JSON.stringify(first.results)).toBe('Succeeded');
+    await rolledOut(ns.name, [`${app}-blue`, `${app}-green`]);
+  });
+  afterAll(() => git?.remove());
+
+  it("a live-colour edit in Git: refused each round naming the idle manifest; 5 rounds, no rollout anywhere; the drift check reports it", async () => {
+    const [b, g] = [await gen(`${app}-blue`), await gen(`${app}-green`)];
+    git.write('blue.yaml', gitApp(app, { blue: `registry.example/${app}:v2` })['blue.yaml']);
+    for (const r of await rounds(5)) {
+      expect(r.phase).toBe('Failed');
+      const blue = r.results.find((x) => x.name === `${app}-blue`)!;
+      expect(blue.ok).toBe(false);
+      expect(blue.message).toContain(`Deployment ${app}-blue is the live colour (blue) of app ${app}, which is deployed from Git by Argo CD`);
+      expect(blue.message).toContain(`In Git, make this change in the manifest of Deployment ${app}-green`);
+      expect(blue.message).toContain(`set spec.selector.slot: green in the manifest of Service ${app}`);
+    }
+    expect([await gen(`${app}-blue`), await gen(`${app}-green`)]).toEqual([b, g]);
+    expect(await image(`${app}-blue`)).toBe(`registry.example/${app}:v1`);
+    expect((await dep(`${app}-blue`)).metadata.annotations?.['bluegreen.io/pending-change']).toBeUndefined();
+    const diff = await argoDiffServerSide({ dir: git.dir, namespace: ns.name, app });
+    expect(diff.code).not.toBe(0);
+    expect(diff.stderr).toContain('is the live colour (blue)');
+    git.write('blue.yaml', gitApp(app)['blue.yaml']);
+  });
+
+  it('an idle-colour edit: exactly one rollout over 5 rounds; the drift check is clean afterwards', async () => {
+    const [b, g] = [await gen(`${app}-blue`), await gen(`${app}-green`)];
+    git.write('green.yaml', gitApp(app, { green: `registry.example/${app}:v2` })['green.yaml']);
+    for (const r of await rounds(5)) expect(r.phase, JSON.stringify(r.results)).toBe('Succeeded');
+    expect([await gen(`${app}-blue`), await gen(`${app}-green`)]).toEqual([b, g + 1]);
+    expect(await image(`${app}-green`)).toBe(`registry.example/${app}:v2`);
+    await rolledOut(ns.name, [`${app}-green`]);
+    const diff = await argoDiffServerSide({ dir: git.dir, namespace: ns.name, app });
+    expect(diff.code, diff.stdout + diff.stderr).toBe(0);
+  });
+
+  it('a selector switch in Git: refused while green is not ready, admitted on a later round; it sticks; labels agree; the old colour is left as Git says; kubectl bg switch exits 2', async () => {
+    // A new green version that takes 4 s to count as available, and the switch in the next commit.
+    git.write('green.yaml', gitApp(app, { green: `registry.example/${app}:v3`, greenMinReady: 4 })['green.yaml']);
+    expect((await sync()).phase).toBe('Succeeded');
+    git.write('service.yaml', gitApp(app, { live: 'green' })['service.yaml']);
+    const first = await sync();
+    const svcResult = first.results.find((x) => x.kind === 'Service')!;
+    expect(svcResult.ok).toBe(false);
+    expect(svcResult.message).toContain(`Service ${app} cannot send app ${app}'s traffic to green yet`);
+    expect((await svc(app)).spec.selector.slot).toBe('blue');
+    let admitted = false;
+    for (let i = 0; i < 20 && !admitted; i++) {
+      await pause(1000);
+      admitted = (await sync()).phase === 'Succeeded';
+    }
+    expect(admitted).toBe(true);
+    expect((await svc(app)).spec.selector.slot).toBe('green');
+    await waitFor(async () => (await liveLabel(`${app}-green`)) === 'true' && (await liveLabel(`${app}-blue`)) === 'false', { timeoutMs: 5_000, message: 'live labels' });
+    for (const r of await rounds(3)) expect(r.phase).toBe('Succeeded');
+    expect((await svc(app)).spec.selector.slot).toBe('green');
+    expect((await dep(`${app}-blue`)).spec.replicas).toBe(2);
+    const bg = await kubectlBg(ns.name, ['switch', app]);
+    expect(bg.code, bg.stderr).toBe(2);
+    expect(bg.stderr).toContain(`app ${app} is deployed from Git by Argo CD`);
+    expect(bg.stderr).toContain(`switch in Git: set spec.selector.slot: blue in the manifest of Service ${app}`);
+  });
+});
+
+describe('Flux (kustomize-controller: its own apply engine, github.com/fluxcd/pkg/ssa)', () => {
+  const app = 'fluxshop';
+  let git: ReturnType<typeof manifestDir>;
+  const flux = () => ({ dir: git.dir, name: app, targetNamespace: ns.name });
+
+  beforeAll(async () => {
+    await ensureAppliersRbac();
+    git = manifestDir(gitApp(app));
+    const r = await fluxApply(flux());
+    expect(r.code, r.stderr).toBe(0);
+    await rolledOut(ns.name, [`${app}-blue`, `${app}-green`]);
+  });
+  afterAll(() => git?.remove());
+
+  it('a live-colour edit in Git: the apply is refused (its dry run included), 5 rounds change nothing, the drift check reports it', async () => {
+    const [b, g] = [await gen(`${app}-blue`), await gen(`${app}-green`)];
+    git.write('blue.yaml', gitApp(app, { blue: `registry.example/${app}:v2` })['blue.yaml']);
+    for (let i = 0; i < 5; i++) {
+      const r = await fluxApply(flux());
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`which is deployed from Git by Flux`);
+      expect(r.stderr).toContain(`make this change in the manifest of Deployment ${app}-green`);
+    }
+    expect([await gen(`${app}-blue`), await gen(`${app}-green`)]).toEqual([b, g]);
+    expect(await image(`${app}-blue`)).toBe(`registry.example/${app}:v1`);
+    const d = await fluxDiff(flux());
+    expect(d.code).toBe(2);
+    expect(d.stdout + d.stderr).toContain('is the live colour (blue)');
+    const k2 = await kubectlDiffServerSide({ dir: git.dir, namespace: ns.name, labels: fluxOwnerLabels(app) });
+    expect(k2.code).toBeGreaterThan(1);
+    expect(k2.stderr).toContain('is the live colour (blue)');
+    git.write('blue.yaml', gitApp(app)['blue.yaml']);
+  });
+
+  it('an idle-colour edit: exactly one rollout over 5 rounds; the drift checks are clean afterwards', async () => {
+    const [b, g] = [await gen(`${app}-blue`), await gen(`${app}-green`)];
+    git.write('green.yaml', gitApp(app, { green: `registry.example/${app}:v2` })['green.yaml']);
+    for (let i = 0; i < 5; i++) {
+      const r = await fluxApply(flux());
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect([await gen(`${app}-blue`), await gen(`${app}-green`)]).toEqual([b, g + 1]);
+    const d = await fluxDiff(flux());
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    const k2 = await kubectlDiffServerSide({ dir: git.dir, namespace: ns.name, labels: fluxOwnerLabels(app) });
+    expect(k2.code, k2.stdout + k2.stderr).toBe(0);
+  });
+});
+
+describe('without the GitOps annotation or markers (a plain app)', () => {
+  const app = 'plainshop';
+  beforeAll(async () => {
+    const files = gitApp(app);
+    const objs = [files['blue.yaml'], files['green.yaml'], files['service.yaml']].map((o) => ({ ...o, metadata: { ...o.metadata, namespace: ns.name } }));
+    const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs.slice(0, 2) }) });
+    expect(r.code, r.stderr).toBe(0);
+    await rolledOut(ns.name, [`${app}-blue`, `${app}-green`]);
+    expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(objs[2]) })).code).toBe(0);
+  });
+
+  it.each(['argocd-controller', 'kustomize-controller'])('a live-colour edit sent with the field manager %s is still refused', async (fm) => {
+    const live = gitApp(app, { blue: `registry.example/${app}:v9` })['blue.yaml'];
+    const r = await kubectl(['-n', ns.name, 'apply', '--server-side', '--force-conflicts', `--field-manager=${fm}`, '-f', '-'], { input: JSON.stringify(live) });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`(field manager ${fm})`);
+    expect(await image(`${app}-blue`)).toBe(`registry.example/${app}:v1`);
+  });
+
+  it('kubectl set image by a person is still redirected', async () => {
+    const r = await k('set', 'image', `deployment/${app}-blue`, `app=registry.example/${app}:v2`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`redirected to ${app}-green (idle)`);
   });
 });
