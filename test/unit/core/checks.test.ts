@@ -118,7 +118,7 @@ describe('planChecks', () => {
     const post = withCheck(green, { phase: 'post', state: 'running', job: 'v1', startedAt: NOW.toISOString(), template: 'shop-verify' });
     const p = planChecks({ view: viewOf([blue, post], [active]), seal: SEAL, now: NOW, jobs: jobs({ v1: { state: 'failed', reason: 'error rate 12%' } }), suffix: 'x' });
     expect(p.action).toMatchObject({ kind: 'check-rollback', from: 'green', to: 'blue', reason: 'post-switch check failed: error rate 12%' });
-    const patch = (p.action as { servicePatch: { spec: unknown; metadata: { annotations: Record<string, string> } } }).servicePatch;
+    const patch = (p.action as unknown as { servicePatch: { spec: unknown; metadata: { annotations: Record<string, string> } } }).servicePatch;
     expect(patch.spec).toEqual({ selector: { slot: 'blue' } });
     expect(JSON.parse(patch.metadata.annotations[HISTORY_ANNOTATION]!).at(-1)).toMatchObject({ kind: 'rollback', by: 'kube-bluegreen', reason: 'post-switch check failed: error rate 12%' });
   });
