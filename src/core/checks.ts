@@ -274,8 +274,14 @@ function rollbackFor(view: AppView, reason: string, now: Date): Omit<Extract<Che
  * and the URL to test in its containers' environment (BLUEGREEN_URL: the preview Service for a
  * pre-switch check, the active one after the switch).
  */
+/** What a check's template (a CronJob) holds that its Job is made from. */
+export interface CronJobTemplate {
+  metadata: ObjectMeta;
+  spec?: { jobTemplate?: { metadata?: ObjectMeta; spec?: { template?: PodTemplateSpec; [k: string]: unknown } } };
+}
+
 export function checkJob(
-  cronJob: { metadata: ObjectMeta; spec?: { jobTemplate?: { metadata?: ObjectMeta; spec?: { template?: PodTemplateSpec; [k: string]: unknown } } } },
+  cronJob: CronJobTemplate,
   view: AppView,
   a: Extract<CheckAction, { kind: 'start-check' }>,
   owner: Deployment,

@@ -4,6 +4,7 @@
 // in-memory one with the same preconditions (resourceVersion, JSON-patch test).
 import type { AppObjects } from '../core/app.ts';
 import type { Deployment, Service, UserInfo } from '../core/k8s-types.ts';
+import type { CronJobTemplate, JobOutcome } from '../core/checks.ts';
 import { APP_LABEL } from '../core/labels.ts';
 import { ApiError, type KubeClient, PATCH_CONTENT_TYPE, type PatchType, paths } from '../kube/client.ts';
 
@@ -77,6 +78,25 @@ export interface WebhookCluster {
   createSecret(namespace: string, s: Secret): Promise<Secret>;
   /** The username this process acts as (SelfSubjectReview). */
   whoAmI(): Promise<string>;
+  /** Release gates: a check's template, its Job, and how that Job ended (null: no such Job). */
+  getCronJob(namespace: string, name: string): Promise<CronJobTemplate | undefined>;
+  createJob(namespace: string, job: Record<string, unknown>): Promise<void>;
+  jobOutcome(namespace: string, name: string): Promise<JobOutcome | null>;
+}
+
+interface JobObject {
+  metadata: { uid?: string };
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+}
+
+/** A Job's conditions as a check's outcome: Complete, Failed (with its message), or still running. */
+export function outcomeOfJob(j: JobObject): JobOutcome {
+  const c = (t: string) => j.status?.conditions?.find((x) => x.type === t && x.status === 'True');
+  const uid = j.metadata.uid ? { uid: j.metadata.uid } : {};
+  if (c('Complete') || c('SuccessCriteriaMet')) return { ...uid, state: 'succeeded' };
+  const failed = c('Failed') ?? c('FailureTarget');
+  if (failed) return { ...uid, state: 'failed', reason: failed.message || failed.reason || 'the Job failed' };
+  return { ...uid, state: 'running' };
 }
 
 /** The field manager of the webhook's writes: managedFields (and GitOps tools' diffs) tell them from users'. */
@@ -155,6 +175,16 @@ export class KubeWebhookCluster implements WebhookCluster {
   }
   createSecret(namespace: string, s: Secret): Promise<Secret> {
     return this.client.create<Secret>(paths.secrets(namespace), s);
+  }
+  getCronJob(namespace: string, name: string): Promise<CronJobTemplate | undefined> {
+    return orUndefined(this.client.get<CronJobTemplate>(`/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/cronjobs/${encodeURIComponent(name)}`));
+  }
+  async createJob(namespace: string, job: Record<string, unknown>): Promise<void> {
+    await this.client.request('POST', `/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs`, { body: job, query: { fieldManager: FIELD_MANAGER } });
+  }
+  async jobOutcome(namespace: string, name: string): Promise<JobOutcome | null> {
+    const j = await orUndefined(this.client.get<JobObject>(`/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs/${encodeURIComponent(name)}`));
+    return j ? outcomeOfJob(j) : null;
   }
   async whoAmI(): Promise<string> {
     const r = await this.client.create<{ status?: { userInfo?: { username?: string } } }>(paths.selfSubjectReviews(), {

@@ -4,8 +4,10 @@
 // that one thing with preconditions, and asks again: recorded changes reach the
 // idle colour, the live labels follow the active Service whatever changed it,
 // and the old colour is scaled down when its warm period is over.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type AppObjects, type AppView, resolveApp } from '../core/app.ts';
+import { CHECK_TEMPLATE_ANNOTATION, type CheckAction, checkJob, checkTemplateOf, type JobOutcome, planChecks } from '../core/checks.ts';
 import { nsFlag } from '../core/commands.ts';
 import { outcomeOps, outcomeRecord, planReconcile, type ReconcileAction } from '../core/reconcile.ts';
 import type { RecordSeal } from '../core/pending-change.ts';
@@ -125,7 +127,8 @@ export class Reconciler {
     const cached = this.d.cache.view(namespace, app);
     if (cached) {
       const p = this.plan(cached);
-      if (!p.action) {
+      // Apps with release gates plan their checks from a fresh read (their Jobs are read too).
+      if (!p.action && !checkTemplateOf(cached, 'pre') && !checkTemplateOf(cached, 'post')) {
         if (p.recheckMs !== undefined) this.enqueue(namespace, app, p.recheckMs);
         return;
       }
@@ -139,7 +142,13 @@ export class Reconciler {
       const view = resolveApp(objs);
       const plan = this.plan(view);
       if (plan.recheckMs !== undefined) this.enqueue(namespace, app, plan.recheckMs);
-      if (!plan.action) return;
+      if (!plan.action) {
+        const checks = await this.planChecks(view);
+        if (checks.recheckMs !== undefined) this.enqueue(namespace, app, checks.recheckMs);
+        if (!checks.action) return;
+        await this.performCheck(view, checks.action);
+        continue;
+      }
       const done = await this.perform(view, plan.action);
       if (done === 'stop') return;
     }
@@ -228,6 +237,54 @@ export class Reconciler {
     } catch (e) {
       if (isRace(e)) return 'next';
       if (e instanceof ApiError && e.status === 404) return 'next';
+      throw e;
+    }
+  }
+
+  /** planChecks, with the Jobs its running checks name read first. */
+  private async planChecks(view: AppView) {
+    const input = { view, seal: this.d.seal, now: this.d.now(), jobs: new Map<string, JobOutcome | null>(), suffix: randomBytes(2).toString('hex') };
+    let p = planChecks(input);
+    if (p.needJobs.length) {
+      for (const j of p.needJobs) input.jobs.set(j, await this.d.cluster.jobOutcome(view.namespace, j));
+      p = planChecks(input);
+    }
+    return p;
+  }
+
+  /** Start a check (its record first, then its Job), record how one ended, or roll back after a failed post-switch check. */
+  private async performCheck(view: AppView, a: CheckAction): Promise<void> {
+    const { cluster, log } = this.d;
+    const ns = view.namespace;
+    const ctx = { namespace: ns, app: view.app, deployment: a.deployment, phase: a.kind === 'check-rollback' ? 'post' : a.phase };
+    try {
+      if (a.kind === 'start-check') {
+        const target = Object.values(view.deployments).find((d) => d?.metadata.name === a.deployment);
+        const cron = await cluster.getCronJob(ns, a.template);
+        if (!cron || !target) {
+          const reason = `CronJob ${a.template} (named by ${CHECK_TEMPLATE_ANNOTATION[a.phase]}) does not exist`;
+          const failed = this.d.seal.sealObject({ ...a.record, state: 'failed', finishedAt: this.d.now().toISOString(), reason });
+          await cluster.patchDeployment(ns, a.deployment, [...a.ops.slice(0, -1), { ...a.ops.at(-1)!, value: failed }], 'json');
+          await this.events(view, [[a.deployment, 'Warning', 'CheckFailed', reason]]);
+          return;
+        }
+        await cluster.patchDeployment(ns, a.deployment, a.ops, 'json');
+        await cluster.createJob(ns, checkJob(cron, view, a, target));
+        log.info({ ...ctx, job: a.job, version: a.record.version }, 'check started');
+        await this.events(view, [[a.deployment, 'Normal', 'CheckStarted', `${a.phase}-switch check of version ${a.record.version}: Job ${a.job} from CronJob ${a.template}`]]);
+        return;
+      }
+      if (a.kind === 'check-rollback') await cluster.patchService(ns, a.service, a.servicePatch, 'merge');
+      await cluster.patchDeployment(ns, a.deployment, a.ops, 'json');
+      const r = a.record;
+      log.info({ ...ctx, job: r.job, state: r.state, reason: r.reason }, 'check ended');
+      const list: [string, 'Normal' | 'Warning', string, string][] = [
+        [a.deployment, r.state === 'passed' ? 'Normal' : 'Warning', r.state === 'passed' ? 'CheckPassed' : 'CheckFailed', `${r.phase}-switch check of version ${r.version} (Job ${r.job}) ${r.state}${r.reason ? `: ${r.reason}` : ''}`],
+      ];
+      if (a.kind === 'check-rollback') list.push([a.deployment, 'Warning', 'RolledBack', `traffic sent back to ${a.to}: ${a.reason}`]);
+      await this.events(view, list);
+    } catch (e) {
+      if (isRace(e) || (e instanceof ApiError && e.status === 404)) return;
       throw e;
     }
   }

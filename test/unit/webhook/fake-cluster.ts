@@ -4,6 +4,7 @@
 // store nothing. Every call is logged; faults can be injected per method.
 import fjp from 'fast-json-patch';
 import type { AppObjects } from '../../../src/core/app.ts';
+import type { CronJobTemplate, JobOutcome } from '../../../src/core/checks.ts';
 import type { Deployment, Service, UserInfo } from '../../../src/core/k8s-types.ts';
 import { APP_LABEL } from '../../../src/core/labels.ts';
 import type { PatchType } from '../../../src/kube/client.ts';
@@ -197,5 +198,26 @@ export class FakeCluster implements WebhookCluster {
 
   async whoAmI(): Promise<string> {
     return FAKE_SELF;
+  }
+
+  /** Release gates: CronJob templates by namespace/name, the Jobs created, and each Job's outcome (set by the test). */
+  readonly cronJobs = new Map<string, CronJobTemplate>();
+  readonly jobs = new Map<string, Record<string, unknown>>();
+  readonly jobOutcomes = new Map<string, JobOutcome>();
+  async getCronJob(ns: string, name: string): Promise<CronJobTemplate | undefined> {
+    this.calls.push({ method: 'getCronJob', namespace: ns, name });
+    const c = this.cronJobs.get(this.key(ns, name));
+    return c && structuredClone(c);
+  }
+  async createJob(ns: string, job: Record<string, unknown>): Promise<void> {
+    const name = (job.metadata as { name: string }).name;
+    this.calls.push({ method: 'createJob', namespace: ns, name });
+    if (this.jobs.has(this.key(ns, name))) throw new ApiError(409, 'AlreadyExists', 'already exists', {});
+    this.jobs.set(this.key(ns, name), structuredClone(job));
+  }
+  async jobOutcome(ns: string, name: string): Promise<JobOutcome | null> {
+    this.calls.push({ method: 'jobOutcome', namespace: ns, name });
+    if (!this.jobs.has(this.key(ns, name))) return null;
+    return this.jobOutcomes.get(this.key(ns, name)) ?? { state: 'running' };
   }
 }

@@ -1,6 +1,7 @@
 // The reconciler and leader election over the in-memory FakeCluster: a change
 // recorded by admission reaches the idle colour and nothing else; stale
 // snapshots never scale the live colour down; failures are reported, not lost.
+import { CHECK_TEMPLATE_ANNOTATION, readCheck } from '../../../src/core/checks.ts';
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../../src/core/admission/decide.ts';
 import type { Deployment } from '../../../src/core/k8s-types.ts';
@@ -12,7 +13,7 @@ import { EnrolledObjectStore } from '../../../src/webhook/cache.ts';
 import { LeaderElector } from '../../../src/webhook/leader.ts';
 import { createLogger } from '../../../src/webhook/logger.ts';
 import { Reconciler } from '../../../src/webhook/reconciler.ts';
-import { annotated, CTX, deploymentUpdate, edit, IMAGE_V1, IMAGE_V2, NOW, SEAL, sealedRecord, selecting, shop, withImage } from '../core/builders.ts';
+import { annotated, CTX, deploymentUpdate, edit, IMAGE_V1, IMAGE_V2, NOW, SEAL, sealedRecord, selecting, serviceUpdate, shop, withImage } from '../core/builders.ts';
 import { FakeCluster } from './fake-cluster.ts';
 
 const log = createLogger('silent');
@@ -274,5 +275,68 @@ describe('a planted record never needs the webhook to be up to be harmless', () 
     expect(d.outcome).toBe('denied');
     expect(edit(s.blue, () => {}).metadata.name).toBe('shop-blue');
     expect(selecting(s.svc, 'green').spec!.selector!.slot).toBe('green');
+  });
+});
+
+describe('Reconciler: release gates (a pre-switch check run as a Job from the CronJob the app names)', () => {
+  function gated(withCron = true) {
+    const s = shop({ idleImage: IMAGE_V2, serviceAnnotations: { [CHECK_TEMPLATE_ANNOTATION.pre]: 'shop-smoke' } });
+    const cluster = new FakeCluster();
+    cluster.put('deployment', s.blue);
+    cluster.put('deployment', s.green);
+    cluster.put('service', s.svc);
+    if (withCron)
+      cluster.cronJobs.set('prod/shop-smoke', { metadata: { name: 'shop-smoke' }, spec: { jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 't', image: 'curl' }] } } } } } });
+    const store = new EnrolledObjectStore();
+    const sync = () => {
+      store.replaceAll('deployment', [...cluster.deployments.values()]);
+      store.replaceAll('service', [...cluster.services.values()]);
+      store.synced = true;
+    };
+    sync();
+    return { cluster, store, sync, reconciler: new Reconciler({ cluster, cache: store, seal: SEAL, log, now: () => NOW, isLeader: () => true }) };
+  }
+
+  it('starts the check once (record first, then the Job), records its pass, and the gate then lets the switch through', async () => {
+    const w = gated();
+    await w.reconciler.reconcile('prod', 'shop');
+    expect([...w.cluster.jobs.keys()]).toHaveLength(1);
+    const [jobKey] = [...w.cluster.jobs.keys()];
+    const running = readCheck(w.cluster.getDeployment('prod', 'shop-green'), 'pre', SEAL);
+    expect(running).toMatchObject({ state: 'running', job: jobKey!.split('/')[1] });
+    // Again while the Job runs: nothing new.
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(w.cluster.jobs.size).toBe(1);
+    w.cluster.jobOutcomes.set(jobKey!, { state: 'succeeded' });
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(readCheck(w.cluster.getDeployment('prod', 'shop-green'), 'pre', SEAL)).toMatchObject({ state: 'passed' });
+    expect(w.cluster.events.map((e) => e.reason)).toEqual(['CheckStarted', 'CheckPassed']);
+    w.sync();
+    const view = w.store.view('prod', 'shop')!;
+    const svc = view.active!;
+    expect(decide('validate', serviceUpdate(svc, selecting(svc, 'green')), view, NOW, CTX)).toMatchObject({ allowed: true });
+  });
+
+  it('a failed Job: recorded as failed with its reason; the switch stays refused', async () => {
+    const w = gated();
+    await w.reconciler.reconcile('prod', 'shop');
+    const [jobKey] = [...w.cluster.jobs.keys()];
+    w.cluster.jobOutcomes.set(jobKey!, { state: 'failed', reason: 'BackoffLimitExceeded' });
+    await w.reconciler.reconcile('prod', 'shop');
+    w.sync();
+    const view = w.store.view('prod', 'shop')!;
+    const d = decide('validate', serviceUpdate(view.active!, selecting(view.active!, 'green')), view, NOW, CTX);
+    expect(d.allowed).toBe(false);
+    expect(!d.allowed && d.outcome === 'denied' && d.message).toContain('failed (BackoffLimitExceeded)');
+  });
+
+  it('a CronJob that does not exist: the check is recorded failed, saying so; no Job', async () => {
+    const w = gated(false);
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(w.cluster.jobs.size).toBe(0);
+    expect(readCheck(w.cluster.getDeployment('prod', 'shop-green'), 'pre', SEAL)).toMatchObject({
+      state: 'failed',
+      reason: `CronJob shop-smoke (named by ${CHECK_TEMPLATE_ANNOTATION.pre}) does not exist`,
+    });
   });
 });
