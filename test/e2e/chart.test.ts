@@ -319,8 +319,10 @@ describe('helm install on the local control plane', () => {
     const baseline = new Set(await canIList(`system:serviceaccount:${ns.name}:no-such-account`, ns.name));
     const own = async (namespace: string) => (await canIList(sa, namespace)).filter((row) => !baseline.has(row)).sort();
     const clusterWide = [
+      'cronjobs.batch|[]|[]|[get]',
       'deployments.apps|[]|[]|[get list watch patch]',
       'events|[]|[]|[create]',
+      'jobs.batch|[]|[]|[get create]',
       `mutatingwebhookconfigurations.admissionregistration.k8s.io|[]|[${fullname}]|[get patch]`,
       'services|[]|[]|[get list watch patch]',
       'subjectaccessreviews.authorization.k8s.io|[]|[]|[create]',
