@@ -13,6 +13,7 @@ import { annotationsOf, isRecord } from './k8s-types.ts';
 import { APP_LABEL, type Colour, HISTORY_ANNOTATION, isColour, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
 import type { RecordSeal } from './pending-change.ts';
 import { annotationPath } from './pending-change.ts';
+import type { JsonOp } from './reconcile.ts';
 import { templateHash } from './template.ts';
 
 export type CheckPhase = 'pre' | 'post';
@@ -134,8 +135,6 @@ export type CheckAction =
   | { kind: 'finish-check'; phase: CheckPhase; deployment: string; ops: JsonOp[]; record: CheckRecord }
   /** A post-switch check failed while the old colour is warm: back to it, with the reason in the history. */
   | { kind: 'check-rollback'; service: string; servicePatch: Record<string, unknown>; from: Colour; to: Colour; reason: string; record: CheckRecord; deployment: string; ops: JsonOp[] };
-
-type JsonOp = { op: 'test' | 'add' | 'replace' | 'remove'; path: string; value?: unknown };
 
 export interface CheckPlanInput {
   view: AppView;

@@ -2,7 +2,7 @@
 // Services of one app, the app's resolved view, and AdmissionRequests about
 // them. Every builder returns a fresh object; `edit` clones before changing.
 import { type AppView, resolveApp } from '../../../src/core/app.ts';
-import type { AdmissionContext } from '../../../src/core/admission/decide.ts';
+import type { AdmissionContext, Decision } from '../../../src/core/admission/decide.ts';
 import type { AdmissionRequest, Operation } from '../../../src/core/admission/review.ts';
 import { type PendingFields, recordSeal } from '../../../src/core/pending-change.ts';
 import { templateHash } from '../../../src/core/template.ts';
@@ -320,4 +320,10 @@ export function recordFields(holder: Deployment, o: Partial<PendingFields> = {})
 /** recordFields, sealed with the tests' key: the annotation value. */
 export function sealedRecord(holder: Deployment, o: Partial<PendingFields> = {}): string {
   return SEAL.seal(recordFields(holder, o));
+}
+
+/** The decision as a denial, or a thrown error saying what it was instead. */
+export function denied(d: Decision): Extract<Decision, { outcome: 'denied' }> {
+  if (d.outcome !== 'denied') throw new Error(`expected a denial, got ${d.outcome}: ${JSON.stringify(d)}`);
+  return d;
 }

@@ -42,15 +42,12 @@ import {
   viewOf,
   withImage,
   withReplicas,
+  denied,
 } from './builders.ts';
 
 const SWITCH_HINT = "run 'kubectl bg switch shop -n prod' when it is ready";
 const ALLOWED: Decision = { allowed: true, outcome: 'allowed', warnings: [] };
 
-function denied(d: Decision): Extract<Decision, { outcome: 'denied' }> {
-  if (d.outcome !== 'denied') throw new Error(`expected a denial, got ${d.outcome}: ${JSON.stringify(d)}`);
-  return d;
-}
 function redirected(d: Decision): Extract<Decision, { allowed: true }> {
   if (d.outcome !== 'redirected') throw new Error(`expected a redirect, got ${d.outcome}: ${JSON.stringify(d)}`);
   return d;

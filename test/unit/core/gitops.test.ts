@@ -3,7 +3,7 @@
 // manifest; idle changes apply; switches in Git are gated as any; the product writes nothing Git
 // declares (no scale-down; `kubectl bg switch` names the commit instead).
 import { describe, expect, it } from 'vitest';
-import { decide, type Decision } from '../../../src/core/admission/decide.ts';
+import { decide } from '../../../src/core/admission/decide.ts';
 import type { AppView } from '../../../src/core/app.ts';
 import {
   ARGOCD_TRACKING_ANNOTATION,
@@ -35,6 +35,7 @@ import {
   viewOf,
   withImage,
   withReplicas,
+  denied,
 } from './builders.ts';
 
 const TRACKING = (kind: string, name: string, group = 'apps') => ({ [ARGOCD_TRACKING_ANNOTATION]: `shop:${group}/${kind}:prod/${name}` });
@@ -46,10 +47,6 @@ function labelled<T extends Deployment | Service>(o: T, labels: Record<string, s
   });
 }
 
-function denied(d: Decision): Extract<Decision, { outcome: 'denied' }> {
-  if (d.outcome !== 'denied') throw new Error(`expected a denial, got ${d.outcome}: ${JSON.stringify(d)}`);
-  return d;
-}
 
 const IDLE_MANIFEST = 'In Git, make this change in the manifest of Deployment shop-green (the idle colour, green); once it is rolled out, switch: set spec.selector.slot: green in the manifest of Service shop';
 

@@ -13,13 +13,13 @@ import { EnrolledObjectStore } from '../../../src/webhook/cache.ts';
 import { LeaderElector } from '../../../src/webhook/leader.ts';
 import { createLogger } from '../../../src/webhook/logger.ts';
 import { Reconciler } from '../../../src/webhook/reconciler.ts';
-import { annotated, CTX, deploymentUpdate, edit, IMAGE_V1, IMAGE_V2, NOW, SEAL, sealedRecord, selecting, serviceUpdate, shop, withImage } from '../core/builders.ts';
+import { annotated, CTX, deploymentUpdate, edit, IMAGE_V1, IMAGE_V2, NOW, SEAL, sealedRecord, selecting, serviceUpdate, shop, type ShopOptions, withImage } from '../core/builders.ts';
 import { FakeCluster } from './fake-cluster.ts';
 
 const log = createLogger('silent');
 
-function world(o: { leader?: boolean } = {}) {
-  const s = shop();
+function world(o: { leader?: boolean; shop?: ShopOptions } = {}) {
+  const s = shop(o.shop);
   const cluster = new FakeCluster();
   cluster.put('deployment', s.blue);
   cluster.put('deployment', s.green);
@@ -280,21 +280,10 @@ describe('a planted record never needs the webhook to be up to be harmless', () 
 
 describe('Reconciler: release gates (a pre-switch check run as a Job from the CronJob the app names)', () => {
   function gated(withCron = true) {
-    const s = shop({ idleImage: IMAGE_V2, serviceAnnotations: { [CHECK_TEMPLATE_ANNOTATION.pre]: 'shop-smoke' } });
-    const cluster = new FakeCluster();
-    cluster.put('deployment', s.blue);
-    cluster.put('deployment', s.green);
-    cluster.put('service', s.svc);
+    const w = world({ shop: { idleImage: IMAGE_V2, serviceAnnotations: { [CHECK_TEMPLATE_ANNOTATION.pre]: 'shop-smoke' } } });
     if (withCron)
-      cluster.cronJobs.set('prod/shop-smoke', { metadata: { name: 'shop-smoke' }, spec: { jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 't', image: 'curl' }] } } } } } });
-    const store = new EnrolledObjectStore();
-    const sync = () => {
-      store.replaceAll('deployment', [...cluster.deployments.values()]);
-      store.replaceAll('service', [...cluster.services.values()]);
-      store.synced = true;
-    };
-    sync();
-    return { cluster, store, sync, reconciler: new Reconciler({ cluster, cache: store, seal: SEAL, log, now: () => NOW, isLeader: () => true }) };
+      w.cluster.cronJobs.set('prod/shop-smoke', { metadata: { name: 'shop-smoke' }, spec: { jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 't', image: 'curl' }] } } } } } });
+    return w;
   }
 
   it('starts the check once (record first, then the Job), records its pass, and the gate then lets the switch through', async () => {
