@@ -69,7 +69,7 @@ const eps = endpoints();
 const server = ServerProc.fork('webhook', { label: 'webhook server' });
 const samples: { t: number; rssMB: number; heapMB: number; heapTotalMB: number; externalMB: number; served: number }[] = [];
 let heapAtWarm = Number.NaN;
-let heapAtEnd = Number.NaN;
+let heapAtEnd: number;
 let load: Awaited<ReturnType<typeof runLoad>>;
 try {
   const info = await server.call<WebhookStarted>('start', { cert: tls.cert, key: tls.key, fixture: MUTATE_FIXTURE, apps });

@@ -59,7 +59,7 @@ export interface MachineInfo {
 export function otherActivity(): string[] {
   const mine = new Set([process.pid, process.ppid]);
   const found: string[] = [];
-  let pids: string[] = [];
+  let pids: string[];
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
   } catch {
@@ -68,8 +68,8 @@ export function otherActivity(): string[] {
   for (const p of pids) {
     const pid = Number(p);
     if (mine.has(pid)) continue;
-    let cmd = '';
-    let ppid = 0;
+    let cmd: string;
+    let ppid: number;
     try {
       cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').join(' ').trim();
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');

@@ -96,7 +96,7 @@ export class Credentials {
       // client-go keeps the last good token (or the static one) when the file cannot be read.
       if (this.tokenFile) return this.tokenFile.token;
       if (this.cfg.auth.type === 'tokenFile' && this.cfg.auth.token) return undefined;
-      throw new Error(`cannot read the token file ${path}: ${(e as Error).message}`);
+      throw new Error(`cannot read the token file ${path}: ${(e as Error).message}`, { cause: e });
     }
   }
 

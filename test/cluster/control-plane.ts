@@ -478,7 +478,7 @@ async function waitUntil(
   signal?: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let last = '';
+  let last: string;
   for (;;) {
     signal?.throwIfAborted();
     const dead = started.find((s) => s.exit !== undefined || !pidAlive(s.rec.pid));
@@ -574,7 +574,7 @@ async function acquireLock(p: Paths, log: (m: string) => void, signal?: AbortSig
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    let owner = 0;
+    let owner: number;
     try {
       owner = Number.parseInt(fs.readFileSync(p.lock, 'utf8'), 10);
     } catch {

@@ -43,7 +43,7 @@ async function openssl(args: string[], cwd: string): Promise<void> {
     await execFileP('openssl', args, { cwd });
   } catch (e) {
     const err = e as Error & { stderr?: string };
-    throw new Error(`openssl ${args[0]} failed: ${err.stderr?.trim() || err.message}`);
+    throw new Error(`openssl ${args[0]} failed: ${err.stderr?.trim() || err.message}`, { cause: e });
   }
 }
 

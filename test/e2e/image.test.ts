@@ -215,7 +215,7 @@ describe('the container image (npm run image)', () => {
         try {
           await waitFor(async () => child?.exitCode !== null || (await request(port, 'GET', p).catch(() => ({ status: 0 }))).status === 200, { timeoutMs: 30_000 });
         } catch (e) {
-          throw new Error(`${p}: ${(e as Error).message}; output:\n${logs.slice(-3000)}`);
+          throw new Error(`${p}: ${(e as Error).message}; output:\n${logs.slice(-3000)}`, { cause: e });
         }
         if (child?.exitCode !== null) throw new Error(`the container exited (${child?.exitCode}) before ${p} answered; output:\n${logs.slice(-3000)}`);
       };

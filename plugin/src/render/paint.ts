@@ -40,10 +40,8 @@ export function phaseStyle(p: Phase): Style {
   }
 }
 
+// eslint-disable-next-line no-control-regex -- the SGR escape sequences that paint() writes
 const ANSI = /\x1b\[[0-9;]*m/g;
 export function visibleLength(s: string): number {
   return [...s.replace(ANSI, '')].length;
-}
-export function stripAnsi(s: string): string {
-  return s.replace(ANSI, '');
 }

@@ -2,7 +2,7 @@
 // app, a table for many. Pure: same input, same string.
 import type { SwitchRecord } from '../../../src/core/history.ts';
 import type { AppStatus, ColourStatus } from '../../../src/core/status.ts';
-import { colourStyle, type Painter, phaseStyle } from './paint.ts';
+import { colourStyle, type Painter, phaseStyle, visibleLength } from './paint.ts';
 import { fields, table } from './table.ts';
 import { relative } from './time.ts';
 
@@ -88,21 +88,17 @@ export function renderTree(s: AppStatus, o: RenderOptions): string {
     });
   }
   const labelW = Math.max(...nodes.map((n) => n.label.length)) + 3;
-  const roleW = Math.max(...nodes.map((n) => visible(n.role))) + 3;
+  const roleW = Math.max(...nodes.map((n) => visibleLength(n.role))) + 3;
   text += `\n${s.app}\n`;
   nodes.forEach((n, i) => {
     const last = i === nodes.length - 1;
-    const line = `${last ? '└── ' : '├── '}${n.label.padEnd(labelW)}${n.role}${' '.repeat(roleW - visible(n.role))}${n.detail}`;
+    const line = `${last ? '└── ' : '├── '}${n.label.padEnd(labelW)}${n.role}${' '.repeat(roleW - visibleLength(n.role))}${n.detail}`;
     text += `${line.trimEnd()}\n`;
     n.children.forEach((child, j) => {
       text += `${last ? '    ' : '│   '}${j === n.children.length - 1 ? '└── ' : '├── '}${child}\n`;
     });
   });
   return text;
-}
-
-function visible(s: string): number {
-  return s.replace(/\x1b\[[0-9;]*m/g, '').length;
 }
 
 function colourCell(s: AppStatus, colour: 'blue' | 'green', wide: boolean): string {

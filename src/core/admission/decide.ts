@@ -6,7 +6,7 @@ import { type AppView, appNameOf, colourOfDeployment, servingColours, withServic
 import { readyToServe } from '../availability.ts';
 import { preSwitchCheckBlocker, readCheck } from '../checks.ts';
 import { nsFlag } from '../commands.ts';
-import type { Deployment, PodTemplateSpec, Scale, Service, UserInfo } from '../k8s-types.ts';
+import type { Deployment, Scale, Service, UserInfo } from '../k8s-types.ts';
 import { annotationsOf, labelsOf } from '../k8s-types.ts';
 import {
   ANNOTATIONS_MAX_BYTES,

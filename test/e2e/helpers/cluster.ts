@@ -76,7 +76,7 @@ export interface WaitOptions {
 export async function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions = {}): Promise<Exclude<T, undefined | null | false>> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const deadline = Date.now() + timeoutMs;
-  let last: string = 'no attempt finished';
+  let last: string;
   for (;;) {
     try {
       const v = await fn();
