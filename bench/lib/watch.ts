@@ -1,7 +1,7 @@
 // A live copy of a set of cluster objects, kept by list + watch (KubeClient.watch),
 // with waiters that resolve at the moment (performance.now()) the event that
 // makes their condition true arrives. For timing switches without polling.
-import { ApiError, type KubeClient } from '../../src/kube/client.ts';
+import { isStatus, type KubeClient } from '../../src/kube/client.ts';
 
 interface Meta {
   metadata: { name?: string; resourceVersion?: string };
@@ -38,7 +38,7 @@ export class LiveObjects<T extends Meta> {
           rv = await this.client.watch<T>(this.path, { ...this.query, resourceVersion: rv, timeoutSeconds: 300 }, (ev) => this.apply(ev.type, ev.object), this.abort.signal);
         } catch (e) {
           if (this.abort.signal.aborted) return;
-          if (!(e instanceof ApiError && e.status === 410)) await new Promise((r) => setTimeout(r, 200));
+          if (!isStatus(e, 410)) await new Promise((r) => setTimeout(r, 200));
           rv = await this.relist().catch(() => undefined);
         }
       }

@@ -2,7 +2,7 @@
 // implements it over src/kube/client.ts; unit tests implement it in memory.
 // Errors are ApiError (src/kube/errors.ts) with the HTTP status, from both.
 import type { Deployment, ObjectMeta, Service } from '../../src/core/k8s-types.ts';
-import { ApiError } from '../../src/kube/errors.ts';
+import { ApiError, isStatus } from '../../src/kube/errors.ts';
 import type { PatchType } from '../../src/kube/client.ts';
 
 export type { ApiError, PatchType };
@@ -64,10 +64,10 @@ export function isApiError(e: unknown): e is ApiError {
   return e instanceof ApiError;
 }
 export function isNotFound(e: unknown): boolean {
-  return isApiError(e) && e.status === 404;
+  return isStatus(e, 404);
 }
 export function isConflict(e: unknown): boolean {
-  return isApiError(e) && e.status === 409;
+  return isStatus(e, 409);
 }
 export function isAlreadyExists(e: unknown): boolean {
   return isApiError(e) && e.status === 409 && e.reason === 'AlreadyExists';

@@ -6,7 +6,7 @@
 // leaves to it (auth-provider, proxy-url), so a short CLI command does not pay for it.
 import https from 'node:https';
 import { Credentials, impersonationHeaders } from './credentials.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, isStatus } from './errors.ts';
 import { type Impersonation, loadKubeconfig, type ResolvedKubeconfig } from './kubeconfig.ts';
 
 export { ApiError, isStatus } from './errors.ts';
@@ -190,7 +190,7 @@ export class KubeClient {
       return await this.requestOnce<T>(method, path, opts);
     } catch (e) {
       // Exec credentials the server no longer takes: run the plugin again, once (as client-go does).
-      if (e instanceof ApiError && e.status === 401 && this.auth.invalidate()) return this.requestOnce<T>(method, path, opts);
+      if (isStatus(e, 401) && this.auth.invalidate()) return this.requestOnce<T>(method, path, opts);
       throw e;
     }
   }
@@ -320,7 +320,6 @@ export class KubeClient {
 export const paths = {
   deployments: (ns?: string, name?: string) =>
     `/apis/apps/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/deployments${name ? `/${encodeURIComponent(name)}` : ''}`,
-  deploymentScale: (ns: string, name: string) => `${paths.deployments(ns, name)}/scale`,
   services: (ns?: string, name?: string) =>
     `/api/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/services${name ? `/${encodeURIComponent(name)}` : ''}`,
   endpointSlices: (ns: string) => `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(ns)}/endpointslices`,

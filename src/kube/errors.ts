@@ -14,8 +14,9 @@ export class ApiError extends Error {
   }
 }
 
-export function isStatus(e: unknown, status: number): boolean {
-  return e instanceof ApiError && e.status === status;
+/** An API error with one of these HTTP statuses (404 not found, 409 conflict, ...). */
+export function isStatus(e: unknown, ...statuses: number[]): boolean {
+  return e instanceof ApiError && statuses.includes(e.status);
 }
 
 /**

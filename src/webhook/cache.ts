@@ -7,7 +7,7 @@ import { DECLARER_ANNOTATIONS } from '../core/gitops.ts';
 import type { Deployment, ObjectMeta, Service } from '../core/k8s-types.ts';
 import { APP_LABEL } from '../core/labels.ts';
 import { slimTemplate } from '../core/template.ts';
-import { ApiError, type KubeClient, paths } from '../kube/client.ts';
+import { isStatus, type KubeClient, paths } from '../kube/client.ts';
 import type { Logger } from './logger.ts';
 
 type Obj = Deployment | Service;
@@ -274,7 +274,7 @@ export class Reflector {
         backoff = 250;
       } catch (e) {
         if (this.abort.signal.aborted) return;
-        if (e instanceof ApiError && e.status === 410) {
+        if (isStatus(e, 410)) {
           rv = undefined;
           continue;
         }

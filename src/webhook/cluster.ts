@@ -6,7 +6,7 @@ import type { AppObjects } from '../core/app.ts';
 import type { Deployment, Service, UserInfo } from '../core/k8s-types.ts';
 import type { CronJobTemplate, JobOutcome } from '../core/checks.ts';
 import { APP_LABEL } from '../core/labels.ts';
-import { ApiError, type KubeClient, PATCH_CONTENT_TYPE, type PatchType, paths } from '../kube/client.ts';
+import { isStatus, type KubeClient, PATCH_CONTENT_TYPE, type PatchType, paths } from '../kube/client.ts';
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -107,7 +107,7 @@ async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   try {
     return await p;
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404) return undefined;
+    if (isStatus(e, 404)) return undefined;
     throw e;
   }
 }

@@ -1,5 +1,5 @@
-// The webhook configurations, defined once. `kube-bluegreen-webhook --register-url`
-// (the local control plane) creates exactly these; the Helm chart renders the same
+// The webhook configurations, defined once. The webhook's flag `--register-url` (a webhook
+// outside the cluster, as `npm start` and the e2e tests run it) creates exactly these; the Helm chart renders the same
 // rules, selectors and policies, and test/unit/chart.test.ts holds them equal.
 import { APP_LABEL, BREAK_GLASS_GROUP } from '../core/labels.ts';
 

@@ -1,7 +1,7 @@
 // Lease-based leader election (coordination.k8s.io/v1), the same protocol as
 // client-go's leaderelection: one holder renews the Lease; others take it over
 // once it has gone unrenewed for leaseDurationSeconds.
-import { ApiError } from '../kube/errors.ts';
+import { isStatus } from '../kube/errors.ts';
 import type { Lease, WebhookCluster } from './cluster.ts';
 import type { Logger } from './logger.ts';
 
@@ -72,7 +72,7 @@ export class LeaderElector {
         });
         return true;
       } catch (e2) {
-        if (e2 instanceof ApiError && e2.status === 409) return false;
+        if (isStatus(e2, 409)) return false;
         throw e2;
       }
     }
@@ -95,7 +95,7 @@ export class LeaderElector {
       await cluster.replaceLease(namespace, next);
       return true;
     } catch (e) {
-      if (e instanceof ApiError && e.status === 409) return false;
+      if (isStatus(e, 409)) return false;
       throw e;
     }
   }

@@ -11,7 +11,7 @@ import { CHECK_TEMPLATE_ANNOTATION, type CheckAction, checkJob, checkTemplateOf,
 import { nsFlag } from '../core/commands.ts';
 import { outcomeOps, outcomeRecord, planReconcile, type ReconcileAction } from '../core/reconcile.ts';
 import type { RecordSeal } from '../core/pending-change.ts';
-import { ApiError, isPatchTestFailure } from '../kube/errors.ts';
+import { isStatus, isPatchTestFailure } from '../kube/errors.ts';
 import { type AppCache, knownObjects } from './cache.ts';
 import type { KubeEvent, WebhookCluster } from './cluster.ts';
 import type { Logger } from './logger.ts';
@@ -33,12 +33,12 @@ export interface ReconcilerDeps {
 
 /** Conflicts and failed JSON-patch tests: something changed since the read. Read again. */
 function isRace(e: unknown): boolean {
-  return (e instanceof ApiError && e.status === 409) || isPatchTestFailure(e);
+  return isStatus(e, 409) || isPatchTestFailure(e);
 }
 
 /** Errors that no retry mends: the change itself (invalid), or rights or objects that are missing. */
 function isPermanent(e: unknown): boolean {
-  return e instanceof ApiError && (e.status === 400 || e.status === 403 || e.status === 404 || e.status === 422) && !isRace(e);
+  return isStatus(e, 400, 403, 404, 422) && !isRace(e);
 }
 
 const key = (ns: string, app: string) => `${ns}\u0000${app}`;
@@ -236,7 +236,7 @@ export class Reconciler {
       }
     } catch (e) {
       if (isRace(e)) return 'next';
-      if (e instanceof ApiError && e.status === 404) return 'next';
+      if (isStatus(e, 404)) return 'next';
       throw e;
     }
   }
@@ -284,7 +284,7 @@ export class Reconciler {
       if (a.kind === 'check-rollback') list.push([a.deployment, 'Warning', 'RolledBack', `traffic sent back to ${a.to}: ${a.reason}`]);
       await this.events(view, list);
     } catch (e) {
-      if (isRace(e) || (e instanceof ApiError && e.status === 404)) return;
+      if (isRace(e) || isStatus(e, 404)) return;
       throw e;
     }
   }

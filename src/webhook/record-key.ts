@@ -3,7 +3,7 @@
 // to start wins; the others read what it wrote). Or from a mounted file.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ApiError } from '../kube/errors.ts';
+import { isStatus } from '../kube/errors.ts';
 import type { WebhookCluster } from './cluster.ts';
 
 const KEY_FIELD = 'key';
@@ -27,7 +27,7 @@ export async function loadRecordKey(cluster: WebhookCluster, namespace: string, 
         data: { [KEY_FIELD]: randomBytes(KEY_BYTES).toString('base64') },
       });
     } catch (e) {
-      if (!(e instanceof ApiError && e.status === 409)) throw e;
+      if (!isStatus(e, 409)) throw e;
     }
   }
   throw new Error(`could not read or create Secret ${namespace}/${name}`);

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { nsFlag } from '../core/commands.ts';
 import type { RedirectCheck } from '../core/admission/decide.ts';
-import { ApiError, isPatchTestFailure } from '../kube/errors.ts';
+import { ApiError, isStatus, isPatchTestFailure } from '../kube/errors.ts';
 import type { WebhookCluster } from './cluster.ts';
 
 export type CheckResult = { ok: true } | { ok: false; code: number; reason: string; message: string };
@@ -72,7 +72,7 @@ async function checkNow(cluster: WebhookCluster, c: RedirectCheck, signal: Abort
     };
   if (dry.status === 'rejected') {
     const e = dry.reason as unknown;
-    if (e instanceof ApiError && e.status === 404)
+    if (isStatus(e, 404))
       return { ok: false, code: 409, reason: 'Conflict', message: `${c.idle.name}, the idle colour of app ${c.app}, is gone. ${nothing}` };
     if (isPatchTestFailure(e))
       return { ok: false, code: 409, reason: 'Conflict', message: `${c.idle.name} is no longer the ${c.idle.colour} Deployment of app ${c.app}. ${nothing}. Run your command again` };

@@ -2,7 +2,7 @@
 // cluster, such as the local control plane's), or only the caBundle of
 // existing ones (the chart's, in self-signed mode). Both are idempotent, so
 // every replica can do it at start.
-import { ApiError, type KubeClient, paths } from '../kube/client.ts';
+import { isStatus, type KubeClient, paths } from '../kube/client.ts';
 import { mutatingConfiguration, validatingConfiguration, type WebhookOptions } from './configurations.ts';
 import type { Logger } from './logger.ts';
 
@@ -18,16 +18,16 @@ async function upsert(client: KubeClient, path: (name?: string) => string, body:
       await client.request('PUT', path(body.metadata.name), { body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata.resourceVersion } } });
       return;
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) {
+      if (isStatus(e, 404)) {
         try {
           await client.create(path(), body);
           return;
         } catch (e2) {
-          if (e2 instanceof ApiError && e2.status === 409) continue;
+          if (isStatus(e2, 409)) continue;
           throw e2;
         }
       }
-      if (e instanceof ApiError && e.status === 409) continue;
+      if (isStatus(e, 409)) continue;
       throw e;
     }
   }
@@ -43,7 +43,7 @@ export async function applyConfigurations(client: KubeClient, o: WebhookOptions,
 export async function deleteConfigurations(client: KubeClient, name: string): Promise<void> {
   for (const p of [paths.mutatingWebhookConfigurations, paths.validatingWebhookConfigurations]) {
     await client.delete(p(name)).catch((e) => {
-      if (!(e instanceof ApiError && e.status === 404)) throw e;
+      if (!isStatus(e, 404)) throw e;
     });
   }
 }
@@ -65,7 +65,7 @@ export async function patchCaBundle(client: KubeClient, name: string, caPem: str
         log.info({ configuration: name, webhooks: hooks.length }, 'caBundle written');
         break;
       } catch (e) {
-        if (e instanceof ApiError && (e.status === 409 || e.status === 422)) continue;
+        if (isStatus(e, 409, 422)) continue;
         throw e;
       }
     }

@@ -304,7 +304,7 @@ export function listenHttps(app: RequestListener, tls: CertPair, host: string, p
               done();
             });
             server.closeIdleConnections();
-            // Busy keep-alive connections get `connection: close` on their current response (see the middleware), then end.
+            // Busy keep-alive connections get `connection: close` on their current response (createWebhookApp's request listener sets it while shutting down), then end.
             const poll = setInterval(() => {
               server.closeIdleConnections();
               if (inflight === 0) clearInterval(poll);

@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { generate } from 'selfsigned';
-import { ApiError, type KubeClient } from '../kube/client.ts';
+import { isStatus, type KubeClient } from '../kube/client.ts';
 import type { Logger } from './logger.ts';
 
 export interface CertPair {
@@ -148,7 +148,7 @@ export async function sharedSelfSigned(
     try {
       stored = await client.get(`${path}/${encodeURIComponent(secretName)}`);
     } catch (e) {
-      if (!(e instanceof ApiError && e.status === 404)) throw e;
+      if (!isStatus(e, 404)) throw e;
     }
     const d = stored?.data ?? {};
     if (stored && d['tls.crt'] && d['tls.key'] && d['ca.crt']) {
@@ -162,7 +162,7 @@ export async function sharedSelfSigned(
         log.info({ secret: `${namespace}/${secretName}`, sameCa: !!keepCa }, 'renewed the shared serving certificate');
         return renewed;
       } catch (e) {
-        if (e instanceof ApiError && e.status === 409) continue; // another replica renewed it: read theirs
+        if (isStatus(e, 409)) continue; // another replica renewed it: read theirs
         throw e;
       }
     }
@@ -173,7 +173,7 @@ export async function sharedSelfSigned(
       log.info({ secret: `${namespace}/${secretName}` }, 'generated a self-signed CA and serving certificate and stored them');
       return pair;
     } catch (e) {
-      if (e instanceof ApiError && e.status === 409) continue; // another replica won the race: load its pair
+      if (isStatus(e, 409)) continue; // another replica won the race: load its pair
       throw e;
     }
   }
