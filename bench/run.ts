@@ -30,7 +30,7 @@ const HELP = `usage: node bench/run.ts [options]     (all sections: about 10 min
   --cpu-prof           profile the webhook server processes (node --cpu-prof) into bench/results/profiles-<time>/
   -h, --help
 
-Sections apiserver, switch and status need the local control plane (started if it is not running: test/cluster).`;
+Sections apiserver, switch and status need the local control plane (started if it is not running: local-cluster).`;
 
 function config(argv: string[]): Config {
   const { values } = parseArgs({

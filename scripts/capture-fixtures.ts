@@ -5,7 +5,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { up } from '../test/cluster/control-plane.ts';
+import { up } from '../local-cluster/control-plane.ts';
 import { apply, kubectl, kubectlJson, waitFor } from '../test/e2e/helpers/cluster.ts';
 import { startWebhook } from '../test/e2e/helpers/webhook.ts';
 import { sampleApp } from '../test/fixtures/sample-app.ts';

@@ -4,7 +4,7 @@
 // the foreground until Ctrl-C. The cluster keeps running until `npm run cluster:down`.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { up, WEBHOOK_CLIENT_NAME } from '../test/cluster/control-plane.ts';
+import { up, WEBHOOK_CLIENT_NAME } from '../local-cluster/control-plane.ts';
 import { apply, kubectl } from '../test/e2e/helpers/cluster.ts';
 import { sampleApp } from '../test/fixtures/sample-app.ts';
 import { runWebhook } from '../src/webhook/main.ts';

@@ -1,9 +1,9 @@
 // The cluster side shared by sections 3 and 4: the local control plane
-// (test/cluster/control-plane.ts up(): reuses a running one), a namespace of
+// (local-cluster/control-plane.ts up(): reuses a running one), a namespace of
 // our own with the apps the sections use, and the real webhook process
 // registered for that namespace only (test/e2e/helpers/webhook.ts).
 import { randomBytes } from 'node:crypto';
-import { type ClusterEnv, up } from '../../test/cluster/control-plane.ts';
+import { type ClusterEnv, up } from '../../local-cluster/control-plane.ts';
 import { type RunningWebhook, startWebhook } from '../../test/e2e/helpers/webhook.ts';
 import { sampleApp } from '../../test/fixtures/sample-app.ts';
 import type { Deployment } from '../../src/core/k8s-types.ts';

@@ -1,4 +1,4 @@
-// kwok's pod stages (test/cluster/kwok/pod-stages.yaml) with the real Job controller of the
+// kwok's pod stages (local-cluster/kwok/pod-stages.yaml) with the real Job controller of the
 // local control plane: a Job's pod runs to the end its template asks for, and the Job is
 // Complete or Failed for it; Deployment pods still become Ready and keep running.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the GitOps appliers' Go program (test/gitops/flux-apply: Flux's
 # kustomize-controller apply and `flux diff`, on github.com/fluxcd/pkg/ssa) the way
-# test/cluster/build.sh builds the control plane: into the same cache outside the
+# local-cluster/build.sh builds the control plane: into the same cache outside the
 # repo, with the same Go caches and environment, under the same build lock.
 #
 #   $KBG_CACHE_DIR/bin/flux-apply-<ssa version>-<hash>/flux-apply
@@ -31,7 +31,7 @@ hash=$( { cat "$src/main.go" "$src/go.mod" "$src/go.sum" "$0"; go version; } | s
 d="$W/bin/flux-apply-$ssa-$hash"
 
 if [ ! -f "$d/.complete" ]; then
-  # One build at a time per cache (shared with test/cluster/build.sh).
+  # One build at a time per cache (shared with local-cluster/build.sh).
   exec 9>"$W/build.lock"
   flock 9
 fi

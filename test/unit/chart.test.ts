@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { cacheDir, ensureBinaries } from '../cluster/control-plane.ts';
+import { cacheDir, ensureBinaries } from '../../local-cluster/control-plane.ts';
 import { BREAK_GLASS_GROUP, mutatingConfiguration, validatingConfiguration } from '../../src/webhook/configurations.ts';
 import { APP_LABEL, LIVE_LABEL, SLOT_LABEL_ANNOTATION } from '../../src/core/labels.ts';
 

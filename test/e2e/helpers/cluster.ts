@@ -1,5 +1,5 @@
 // Helpers for e2e tests against the local control plane that the e2e project's
-// globalSetup (test/cluster/global-setup.ts) brings up. Generic on purpose: use
+// globalSetup (test/e2e/global-setup.ts) brings up. Generic on purpose: use
 // them for webhook, plugin and chart tests alike.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -11,8 +11,8 @@ import {
   type ClusterEnv,
   type RunOptions,
   type RunResult,
-} from '../../cluster/control-plane.ts';
-import { generateCA, issueCert, type CertRequest, type KeyPair } from '../../cluster/pki.ts';
+} from '../../../local-cluster/control-plane.ts';
+import { generateCA, issueCert, type CertRequest, type KeyPair } from '../../../local-cluster/pki.ts';
 
 export { generateCA, helm, issueCert, kubectl };
 export type { CertRequest, ClusterEnv, KeyPair, RunOptions, RunResult };

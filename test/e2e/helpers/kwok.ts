@@ -1,13 +1,13 @@
 // What the local control plane's kwok does with pods, for tests that need more than
-// "Running and Ready": Job pods that succeed or fail (test/cluster/kwok/pod-stages.yaml),
+// "Running and Ready": Job pods that succeed or fail (local-cluster/kwok/pod-stages.yaml),
 // and emulated CPU/memory usage that metrics-server scrapes and the HPA controller reads
-// (test/cluster/kwok/metrics.yaml).
+// (local-cluster/kwok/metrics.yaml).
 import {
   KWOK_DURATION_ANNOTATION,
   KWOK_RESULT_LABEL,
   KWOK_USAGE_CPU_ANNOTATION,
   KWOK_USAGE_MEMORY_ANNOTATION,
-} from '../../cluster/control-plane.ts';
+} from '../../../local-cluster/control-plane.ts';
 import { kubectl, kubectlJson, kubectlOk, waitFor } from './cluster.ts';
 
 export { KWOK_DURATION_ANNOTATION, KWOK_RESULT_LABEL, KWOK_USAGE_CPU_ANNOTATION, KWOK_USAGE_MEMORY_ANNOTATION };

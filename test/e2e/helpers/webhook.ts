@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { WEBHOOK_CLIENT_NAME } from '../../cluster/control-plane.ts';
+import { WEBHOOK_CLIENT_NAME } from '../../../local-cluster/control-plane.ts';
 import { clusterEnv, kubectl, waitFor } from './cluster.ts';
 
 const REPO = resolve(import.meta.dirname, '../../..');

@@ -4,7 +4,7 @@
 // emulated kubelets serve resource metrics) and metrics-server (the metrics.k8s.io
 // API the HPA controller reads, aggregated by the apiserver), built from Go modules
 // by build.sh and run as plain local processes on loopback. kwok's stages and
-// metrics are in test/cluster/kwok/. State lives in <repo>/.cluster:
+// metrics are in local-cluster/kwok/. State lives in <repo>/.cluster:
 //   pki/            CA, apiserver serving cert, admin client cert, service-account key,
 //                   front-proxy CA and client, kwok's and metrics-server's serving certs
 //   logs/<name>.log stdout+stderr of each process (kept after down, for post-mortems)
@@ -24,8 +24,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { generateCA, generateKey, issueCert } from './pki.ts';
 
-/** The repository root (this file is test/cluster/control-plane.ts). */
-export const DEFAULT_REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+/** The repository root (this file is local-cluster/control-plane.ts). */
+export const DEFAULT_REPO_ROOT = fileURLToPath(new URL('../', import.meta.url)).replace(/\/$/, '');
 export const PORTS = {
   apiserver: 16443,
   etcdClient: 23790,
@@ -201,7 +201,7 @@ export async function ensureBinaries(opts: { signal?: AbortSignal } = {}): Promi
     child.on('error', reject);
     child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
   });
-  if (code !== 0) throw new Error(`test/cluster/build.sh failed (exit ${code}); its log is above`);
+  if (code !== 0) throw new Error(`local-cluster/build.sh failed (exit ${code}); its log is above`);
   const vars = new Map<string, string>();
   for (const line of out.split('\n')) {
     const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
@@ -705,7 +705,7 @@ metadata:
   annotations:
     kwok.x-k8s.io/node: fake
     node.alpha.kubernetes.io/ttl: "0"
-    # where metrics-server finds this node's resource metrics on kwok's server (test/cluster/kwok/metrics.yaml)
+    # where metrics-server finds this node's resource metrics on kwok's server (local-cluster/kwok/metrics.yaml)
     metrics.k8s.io/resource-metrics-path: /metrics/nodes/${name}/metrics/resource
   labels:
     kubernetes.io/hostname: ${name}

@@ -1,8 +1,8 @@
 // Vitest globalSetup for the e2e project: brings the local control plane up once
 // (or reuses one that is already running) and, on teardown, stops it only if this
 // run started it. KBG_KEEP_CLUSTER=1 leaves a cluster this run started running.
+import { down, kubectl, up } from '../../local-cluster/control-plane.ts';
 import { ensureGitopsTools } from '../gitops/tools.ts';
-import { down, kubectl, up } from './control-plane.ts';
 
 const log = (msg: string) => process.stderr.write(`[cluster] ${msg}\n`);
 

@@ -86,7 +86,7 @@ build_kwok() {
   done_or_start "$d" && { log "kwok $KWOK_VERSION: cached"; return; }
   log "kwok $KWOK_VERSION: building"
   GOBIN="$d.tmp" go install -trimpath -ldflags '-s -w' "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  # Its stages and metrics configuration are the repo's: test/cluster/kwok/*.yaml.
+  # Its stages and metrics configuration are the repo's: local-cluster/kwok/*.yaml.
   finish "$d"
 }
 
