@@ -11,7 +11,7 @@ import {
   validatingConfiguration,
   type WebhookOptions,
 } from '../../../src/webhook/configurations.ts';
-import { webhookCommand } from '../../../src/webhook/main.ts';
+import { webhookCommand } from '../../../src/webhook/flags.ts';
 
 const base: WebhookOptions = { client: { url: 'https://127.0.0.1:9443' }, caBundle: 'Q0E=', excludeNamespaces: ['kube-system'] };
 const hooks = (o: WebhookOptions) => [...mutatingConfiguration(o).webhooks, ...validatingConfiguration(o).webhooks] as { name: string; matchConditions?: { name: string; expression: string }[] }[];
