@@ -4,7 +4,7 @@
 // patched to keep the live template and to carry the record the reconciler applies.
 import { type AppView, resolveApp } from '../core/app.ts';
 import { type AdmissionContext, type Decision, decide, type Endpoint, requestApp, requestTarget } from '../core/admission/decide.ts';
-import { type AdmissionRequest, type AdmissionResponse, type AdmissionReviewOut, readAdmissionReview, reviewOut } from '../core/admission/review.ts';
+import { type AdmissionRequest, type AdmissionResponse, type AdmissionReviewOut, readAdmissionReview, refusal, reviewOut } from '../core/admission/review.ts';
 import type { Scale } from '../core/k8s-types.ts';
 import { jsonEqual } from '../core/template.ts';
 import { type AppCache, knownObjects } from './cache.ts';
@@ -39,11 +39,9 @@ export interface HandlerResult {
 const DEADLINE_MARGIN_MS = 500;
 const DEFAULT_TIMEOUT_MS = 10_000;
 
-const REASONS: Record<number, string> = { 400: 'BadRequest', 403: 'Forbidden', 413: 'RequestEntityTooLarge', 503: 'ServiceUnavailable' };
-
 /** The one builder of AdmissionReview answers that are not a decision: 400 for what cannot be read, 503 while blind. */
 export function errorReview(uid: string | undefined, message: string, status = 400): HandlerResult {
-  return { status, body: reviewOut({ uid: uid ?? '', allowed: false, status: { code: status, reason: REASONS[status] ?? 'InternalError', message } }) };
+  return { status, body: reviewOut(refusal(uid, status, message)) };
 }
 
 const specOf = (o: unknown) => (o as { spec?: { selector?: unknown; template?: unknown; replicas?: unknown } } | undefined)?.spec;
@@ -156,14 +154,14 @@ function decideAndAnswer(
     return checkRedirect(deps.cluster, check, signal ?? deadline(opts), deps.passedChecks).then((done) => {
       deps.metrics?.redirects.inc({ result: done.ok ? (req.dryRun ? 'dry-run' : 'recorded') : 'refused' });
       if (!done.ok) {
-        const response: AdmissionResponse = { uid: req.uid, allowed: false, status: { code: done.code, reason: done.reason, message: done.message } };
+        const response = refusal(req.uid, done.code, done.message, done.reason);
         return answer(endpoint, { ...ctx, reason: done.reason }, 'denied', response, done.message, deps);
       }
       return allowed(endpoint, ctx, decision, deps);
     });
   }
   if (decision.allowed) return allowed(endpoint, ctx, decision, deps);
-  const response: AdmissionResponse = { uid: req.uid, allowed: false, status: { code: decision.code, reason: decision.reason, message: decision.message } };
+  const response = refusal(req.uid, decision.code, decision.message, decision.reason);
   if (decision.warnings.length) response.warnings = decision.warnings;
   return answer(endpoint, { ...ctx, reason: decision.reason }, decision.outcome, response, decision.message, deps);
 }

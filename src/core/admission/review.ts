@@ -103,6 +103,14 @@ export function readAdmissionReview(body: unknown): ReadResult {
   return { ok: true, request };
 }
 
+const REASONS: Record<number, string> = { 400: 'BadRequest', 403: 'Forbidden', 409: 'Conflict', 413: 'RequestEntityTooLarge', 503: 'ServiceUnavailable' };
+
+/** A refusal: allowed false, with the status the API server shows (reason from the code when not given). */
+export function refusal(uid: string | undefined, code: number, message: string, reason?: string): AdmissionResponse {
+  return { uid: uid ?? '', allowed: false, status: { code, reason: reason ?? REASONS[code] ?? 'InternalError', message } };
+}
+
+/** The AdmissionReview envelope of every answer, a decision's or an error's. */
 export function reviewOut(response: AdmissionResponse): AdmissionReviewOut {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
