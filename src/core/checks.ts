@@ -7,7 +7,7 @@
 import type { AppView } from './app.ts';
 import { readyToServe } from './availability.ts';
 import { nsFlag } from './commands.ts';
-import { appendHistory, lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
+import { appendHistory, historyOf, holdsPreviousVersion, lastSwitchOf, type SwitchRecord } from './history.ts';
 import type { Deployment, ObjectMeta, PodTemplateSpec, Service } from './k8s-types.ts';
 import { annotationsOf, isRecord } from './k8s-types.ts';
 import { APP_LABEL, type Colour, HISTORY_ANNOTATION, isColour, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
@@ -90,13 +90,6 @@ export function readCheckUnverified(d: Deployment | undefined, phase: CheckPhase
   }
 }
 
-/** Whether `colour` now runs the version that was live before the last switch (a rollback target: it served traffic). */
-export function isPreviousLive(view: AppView, colour: Colour): boolean {
-  const d = view.deployments[colour];
-  const last = lastSwitch(parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]).records);
-  return !!d && last?.from === colour && last.fromTemplate === templateHash(d.spec?.template, view.slotKey);
-}
-
 type Reader = (d: Deployment | undefined, phase: CheckPhase) => CheckRecord | undefined;
 
 /**
@@ -112,7 +105,7 @@ export function preSwitchCheckBlocker(view: AppView, to: Colour, read: Reader): 
 export function preSwitchCheckGate(view: AppView, to: Colour, read: Reader): { reason: string; state: 'waiting' | 'failed' } | undefined {
   const template = checkTemplateOf(view, 'pre');
   const target = view.deployments[to];
-  if (!template || !target || isPreviousLive(view, to)) return undefined;
+  if (!template || !target || holdsPreviousVersion(view, to)) return undefined;
   const version = templateHash(target.spec?.template, view.slotKey);
   const r = read(target, 'pre');
   const name = target.metadata.name;
@@ -217,13 +210,13 @@ export function planChecks(input: CheckPlanInput): CheckPlan {
     if (r && r.version === version) continue;
     if (phase === 'pre') {
       // Once the idle colour runs a new version, rolled out and available at the live count.
-      if (isPreviousLive(view, colour)) continue;
+      if (holdsPreviousVersion(view, colour)) continue;
       const live = view.deployments[view.live];
       if (version === templateHash(live?.spec?.template, view.slotKey)) continue;
       if ((d.spec?.replicas ?? 1) === 0 || !readyToServe(d, live?.spec?.replicas ?? 1).ok) continue;
     } else {
       // Right after a switch to this very version.
-      const last = lastSwitch(parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]).records);
+      const last = lastSwitchOf(view.active);
       if (!last || last.to !== colour || last.toTemplate !== version) continue;
     }
     const job = jobName(d, phase, version, input.suffix);
@@ -241,8 +234,8 @@ function rollbackFor(view: AppView, reason: string, now: Date): Omit<Extract<Che
   const from = view.live!;
   const to = view.idle!;
   const old = view.deployments[to];
-  if (!old || !isPreviousLive(view, to) || !readyToServe(old, view.deployments[from]?.spec?.replicas ?? 1).ok) return undefined;
-  const records = parseHistory(annotationsOf(svc)[HISTORY_ANNOTATION]).records;
+  if (!old || !holdsPreviousVersion(view, to) || !readyToServe(old, view.deployments[from]?.spec?.replicas ?? 1).ok) return undefined;
+  const records = historyOf(svc).records;
   const why = `post-switch check failed: ${reason}`;
   const rec: SwitchRecord = {
         kind: 'rollback',

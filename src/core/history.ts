@@ -1,7 +1,10 @@
 // The switch history, kept as JSON in an annotation on the active Service
 // (the cluster is the only store).
+import type { AppView } from './app.ts';
+import { annotationsOf, type Service } from './k8s-types.ts';
 import type { Colour } from './labels.ts';
-import { isColour } from './labels.ts';
+import { HISTORY_ANNOTATION, isColour } from './labels.ts';
+import { templateHash } from './template.ts';
 
 export interface SwitchRecord {
   kind: 'switch' | 'rollback';
@@ -62,4 +65,24 @@ export function appendHistory(records: readonly SwitchRecord[], rec: SwitchRecor
 
 export function lastSwitch(records: readonly SwitchRecord[]): SwitchRecord | undefined {
   return records[records.length - 1];
+}
+
+/** An app's switch history: the annotation on its active Service, read. */
+export function historyOf(active: Service | undefined): ParsedHistory {
+  return parseHistory(annotationsOf(active)[HISTORY_ANNOTATION]);
+}
+
+/** The app's last switch or rollback, from its active Service. */
+export function lastSwitchOf(active: Service | undefined): SwitchRecord | undefined {
+  return lastSwitch(historyOf(active).records);
+}
+
+/**
+ * Whether `colour` still runs the version that was live before the last switch, as the switch
+ * left it: the old colour kept warm (or scaled down) for a rollback, a version that served traffic.
+ */
+export function holdsPreviousVersion(view: AppView, colour: Colour): boolean {
+  const d = view.deployments[colour];
+  const last = lastSwitchOf(view.active);
+  return !!d && last?.from === colour && last.fromTemplate === templateHash(d.spec?.template, view.slotKey);
 }

@@ -3,10 +3,9 @@
 // webhook's leader-elected loop.
 import type { AppView } from './app.ts';
 import { declaredPhrase, declarerOfApp } from './gitops.ts';
-import { lastSwitch, parseHistory } from './history.ts';
+import { holdsPreviousVersion, lastSwitchOf } from './history.ts';
 import { annotationsOf } from './k8s-types.ts';
-import { HISTORY_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
-import { templateHash } from './template.ts';
+import { SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
 
 export type ScaleDownAction =
   | { kind: 'scale-down'; deployment: string; resourceVersion?: string; service: string; serviceResourceVersion?: string }
@@ -41,9 +40,8 @@ export function whyOldColourStays(view: AppView): string | undefined {
   const idle = view.deployments[view.idle];
   if (!idle) return `no ${view.idle} Deployment`;
   if ((idle.spec?.replicas ?? 0) === 0) return `${idle.metadata.name} is already scaled down`;
-  const last = lastSwitch(parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]).records);
-  const stillPrevious = last?.from === view.idle && last.fromTemplate === templateHash(idle.spec?.template, view.slotKey);
-  if (!stillPrevious) return `${idle.metadata.name} runs a new version since the switch; leaving it up`;
+  if (!holdsPreviousVersion(view, view.idle)) return `${idle.metadata.name} runs a new version since the switch; leaving it up`;
+  const last = lastSwitchOf(view.active)!;
   if (last.fromGeneration !== undefined && idle.metadata.generation !== last.fromGeneration)
     return `${idle.metadata.name} was changed since the switch (generation ${last.fromGeneration} -> ${idle.metadata.generation}, e.g. scaled by hand); leaving it as it is`;
   return undefined;

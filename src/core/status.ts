@@ -3,10 +3,10 @@ import type { AppView } from './app.ts';
 import { availabilityOf, readyToServe } from './availability.ts';
 import { nsFlag } from './commands.ts';
 import { declaredPhrase, switchWith, declarerOfApp } from './gitops.ts';
-import { lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
+import { historyOf, holdsPreviousVersion, lastSwitch, type SwitchRecord } from './history.ts';
 import type { Deployment } from './k8s-types.ts';
 import { annotationsOf } from './k8s-types.ts';
-import { type Colour, COLOURS, HISTORY_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
+import { type Colour, COLOURS, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
 import { type ChangeOutcome, pendingChanges, readLastChange } from './pending-change.ts';
 import { whyOldColourStays } from './scale-down.ts';
 import { imagesOf, templateHash } from './template.ts';
@@ -77,7 +77,7 @@ function colourStatus(colour: Colour, d: Deployment, live: Colour | undefined, s
 }
 
 export function appStatus(view: AppView): AppStatus {
-  const history = parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]);
+  const history = historyOf(view.active);
   const last = lastSwitch(history.records);
   const problems = [...view.problems];
   if (history.error) problems.push(history.error);
@@ -116,7 +116,7 @@ export function appStatus(view: AppView): AppStatus {
       phase: 'idle-rolling-out',
       message: `the ${p.summary} by ${p.by || 'an unknown user'} is recorded on ${p.holder} and being applied to ${view.deployments[view.idle]?.metadata.name ?? view.idle}`,
     };
-  const { phase, message } = phaseOf(view, last);
+  const { phase, message } = phaseOf(view);
   // From Git, the switch is a commit.
   if (git && phase === 'ready-to-switch' && view.idle)
     return { ...base, phase, message: `${view.idle} is rolled out and available; switch ${switchWith(git, view, view.idle)}` };
@@ -133,7 +133,7 @@ function newestOutcome(view: AppView): (ChangeOutcome & { deployment: string }) 
   return best;
 }
 
-function phaseOf(view: AppView, last: SwitchRecord | undefined): { phase: Phase; message: string } {
+function phaseOf(view: AppView): { phase: Phase; message: string } {
   const app = `${view.app}${nsFlag(view.namespace)}`;
   if (!view.active) return { phase: 'degraded', message: view.problems[0] ?? `app ${view.app} has no Service` };
   if (!view.live || !view.idle) return { phase: 'degraded', message: view.problems[0] ?? `the active Service selects no colour` };
@@ -148,7 +148,7 @@ function phaseOf(view: AppView, last: SwitchRecord | undefined): { phase: Phase;
   const liveT = templateHash(live.spec?.template, view.slotKey);
   const idleT = templateHash(idle.spec?.template, view.slotKey);
   if (idleT === liveT) return { phase: 'stable', message: `${view.idle} runs the same version as ${view.live}` };
-  if (last && last.from === view.idle && last.fromTemplate === idleT) {
+  if (holdsPreviousVersion(view, view.idle)) {
     const warm = (idle.spec?.replicas ?? 0) > 0;
     return {
       phase: 'stable',

@@ -7,7 +7,7 @@ import { preSwitchCheckGate, readCheckUnverified } from './checks.ts';
 import { nsFlag } from './commands.ts';
 import { parseDuration } from './duration.ts';
 import { declaredPhrase, declarerOfApp, nextRound, switchWith } from './gitops.ts';
-import { appendHistory, lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
+import { appendHistory, historyOf, lastSwitch, type SwitchRecord } from './history.ts';
 import { annotationsOf } from './k8s-types.ts';
 import {
   type Colour,
@@ -89,7 +89,7 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
       reason: view.problems[0] ?? `app ${app} has no active Service selecting blue or green`,
       hint: `kubectl bg status ${app}${ns}`,
     };
-  const history = parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]);
+  const history = historyOf(view.active);
   const last = lastSwitch(history.records);
   const from = view.live;
   let to = opts.to ?? otherColour(from);

@@ -5,9 +5,8 @@ import type { Command } from 'commander';
 import type { Operation } from 'fast-json-patch';
 import { type AppView, resolveApp } from '../../../src/core/app.ts';
 import { declaredPhrase, declarerOfApp, nextRound } from '../../../src/core/gitops.ts';
-import { lastSwitch, parseHistory } from '../../../src/core/history.ts';
-import { annotationsOf, type Deployment, type PodTemplateSpec } from '../../../src/core/k8s-types.ts';
-import { HISTORY_ANNOTATION } from '../../../src/core/labels.ts';
+import { holdsPreviousVersion } from '../../../src/core/history.ts';
+import type { Deployment, PodTemplateSpec } from '../../../src/core/k8s-types.ts';
 import { imagesOf, templateHash } from '../../../src/core/template.ts';
 import { requireApp } from '../app-objects.ts';
 import { isAdmissionDenial, isApiError } from '../cluster.ts';
@@ -69,8 +68,7 @@ export function planAbort(view: AppView, scaleDown: boolean): AbortPlan {
       reason: `nothing to abort: ${idle.metadata.name} (${view.idle}, idle) already runs the live version of ${app}`,
       hint: `kubectl bg status ${app}${ns}`,
     };
-  const last = lastSwitch(parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]).records);
-  if (last && last.from === view.idle && last.fromTemplate === idleT)
+  if (holdsPreviousVersion(view, view.idle))
     return {
       ok: false,
       reason: `nothing to abort: ${idle.metadata.name} (${view.idle}, idle) holds the version that was live before the last switch, kept for a rollback`,

@@ -2,9 +2,7 @@
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { resolveApp } from '../../../src/core/app.ts';
-import { parseHistory, type SwitchRecord } from '../../../src/core/history.ts';
-import { annotationsOf } from '../../../src/core/k8s-types.ts';
-import { HISTORY_ANNOTATION } from '../../../src/core/labels.ts';
+import { historyOf, type SwitchRecord } from '../../../src/core/history.ts';
 import { requireApp } from '../app-objects.ts';
 import { type Context, type GlobalOptions, openSession, type Session } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
@@ -58,7 +56,7 @@ export function renderHistory(items: readonly SwitchRecord[], p: Painter, now: D
 export async function runHistory(s: Session, app: string, output: OutputFormat): Promise<number> {
   const view = resolveApp(await requireApp(s.cluster, s.namespace, app));
   if (!view.active) throw new CliError(view.problems[0] ?? `app ${app} has no active Service`, EXIT.ERROR, `kubectl bg status ${app}`);
-  const parsed = parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]);
+  const parsed = historyOf(view.active);
   if (parsed.error) s.err(`warning: Service ${view.active.metadata.name}: ${parsed.error}\n`);
   const doc: HistoryDocument = { app, namespace: s.namespace, activeService: view.active.metadata.name ?? '', items: parsed.records };
   if (output === 'json') s.out(`${JSON.stringify(doc, null, 2)}\n`);
