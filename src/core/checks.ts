@@ -90,18 +90,17 @@ export function readCheckUnverified(d: Deployment | undefined, phase: CheckPhase
   }
 }
 
-type Reader = (d: Deployment | undefined, phase: CheckPhase) => CheckRecord | undefined;
+/** How a check record is read: verified against the seal (the webhook), or not (kubectl bg, to say why early). */
+export type CheckReader = (d: Deployment | undefined, phase: CheckPhase) => CheckRecord | undefined;
+type Reader = CheckReader;
 
 /**
  * Why a switch to `to` must wait for the pre-switch check, or undefined. One rule for the webhook
  * (verified records) and kubectl bg (unverified, to say why early). A colour that holds the version
- * live before the last switch needs none: a rollback goes back to what served traffic.
+ * live before the last switch needs none: a rollback goes back to what served traffic. The state
+ * says whether waiting can help ('waiting') or the version failed ('failed'); switch-readiness.ts
+ * composes it with the rest of the switch rule.
  */
-export function preSwitchCheckBlocker(view: AppView, to: Colour, read: Reader): string | undefined {
-  return preSwitchCheckGate(view, to, read)?.reason;
-}
-
-/** The same, saying whether waiting can help ('waiting') or the version failed ('failed'). */
 export function preSwitchCheckGate(view: AppView, to: Colour, read: Reader): { reason: string; state: 'waiting' | 'failed' } | undefined {
   const template = checkTemplateOf(view, 'pre');
   const target = view.deployments[to];

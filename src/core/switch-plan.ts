@@ -1,9 +1,8 @@
 // What a switch or a rollback changes, decided from the app's view alone.
 // `kubectl bg` performs the plan; the webhook re-checks the same readiness rule
-// when the Service patch arrives.
+// (switch-readiness.ts) when the Service patch arrives.
 import type { AppView } from './app.ts';
-import { readyToServe } from './availability.ts';
-import { preSwitchCheckGate, readCheckUnverified } from './checks.ts';
+import { readCheckUnverified } from './checks.ts';
 import { nsFlag } from './commands.ts';
 import { parseDuration } from './duration.ts';
 import { declaredPhrase, declarerOfApp, nextRound, switchWith } from './gitops.ts';
@@ -19,8 +18,8 @@ import {
   SCALE_DOWN_AT_ANNOTATION,
   SCALE_DOWN_DELAY_ANNOTATION,
 } from './labels.ts';
-import { pendingSwitchBlocker } from './pending-change.ts';
 import { imagesOf, templateHash } from './template.ts';
+import { switchReadiness } from './switch-readiness.ts';
 
 export interface SwitchOptions {
   kind: 'switch' | 'rollback';
@@ -120,14 +119,10 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
     };
   const current = view.deployments[from];
   const required = current?.spec?.replicas ?? target.spec?.replicas ?? 1;
-  const pending = pendingSwitchBlocker(view, to, opts.now);
-  const gate = pending ? undefined : preSwitchCheckGate(view, to, readCheckUnverified);
-  const checking = gate?.reason;
-  const inFlight = pending ?? checking;
-  const ready = inFlight ? { ok: false as const, reason: inFlight } : readyToServe(target, required);
+  const ready = switchReadiness(view, to, target, required, opts.now, readCheckUnverified);
   const warnings: string[] = [];
   if (!ready.ok) {
-    if (opts.kind === 'rollback' && !inFlight && (target.spec?.replicas ?? 0) < required)
+    if (opts.kind === 'rollback' && ready.blocker === 'not-ready' && (target.spec?.replicas ?? 0) < required)
       return {
         ok: false,
         code: 'scaled-down',
@@ -138,12 +133,12 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
     if (!opts.force)
       return {
         ok: false,
-        code: pending ? 'pending' : gate?.state === 'failed' ? 'check-failed' : gate ? 'checking' : 'not-ready',
+        code: ready.blocker,
         reason: `cannot ${verb} ${app} to ${to}: ${ready.reason}`,
-        hint: gate?.state === 'failed'
+        hint: ready.blocker === 'check-failed'
           ? `override with 'kubectl bg ${verb} ${app}${ns} --force' (recorded in the history)`
-          : inFlight
-          ? `'kubectl bg ${verb} ${app}${ns} --wait' waits for it ${pending ? 'to land and roll out' : 'to pass'}, or override with 'kubectl bg ${verb} ${app}${ns} --force'`
+          : ready.blocker !== 'not-ready'
+          ? `'kubectl bg ${verb} ${app}${ns} --wait' waits for it ${ready.blocker === 'pending' ? 'to land and roll out' : 'to pass'}, or override with 'kubectl bg ${verb} ${app}${ns} --force'`
           : `wait with 'kubectl bg status ${app}${ns} --watch', or override with 'kubectl bg ${verb} ${app}${ns} --force'`,
       };
     warnings.push(`forced: ${ready.reason}`);

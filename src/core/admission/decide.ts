@@ -4,7 +4,7 @@ import fjp from 'fast-json-patch';
 import type { Operation as JsonPatchOp } from 'fast-json-patch';
 import { type AppView, appNameOf, colourOfDeployment, servingColours, withService } from '../app.ts';
 import { readyToServe } from '../availability.ts';
-import { preSwitchCheckBlocker, readCheck } from '../checks.ts';
+import { readCheck } from '../checks.ts';
 import { nsFlag } from '../commands.ts';
 import type { Deployment, Scale, Service, UserInfo } from '../k8s-types.ts';
 import { annotationsOf, labelsOf } from '../k8s-types.ts';
@@ -21,7 +21,8 @@ import {
   ROLE_ANNOTATION,
   SLOT_LABEL_ANNOTATION,
 } from '../labels.ts';
-import { outcomeOf, pendingSwitchBlocker, type RecordSeal, REPLACED_KEPT, setAnnotationOps } from '../pending-change.ts';
+import { outcomeOf, type RecordSeal, REPLACED_KEPT, setAnnotationOps } from '../pending-change.ts';
+import { switchReadiness } from '../switch-readiness.ts';
 import { changeOps } from '../reconcile.ts';
 import { describeTemplateChange, jsonEqual, sameTemplate, templateChange, templateHash } from '../template.ts';
 import {
@@ -457,9 +458,8 @@ function decideService(req: AdmissionRequest, stored: AppView, now: Date, ctx: A
   const current = before[slotKey];
   const currentD = isColour(current) ? view.deployments[current] : undefined;
   const required = currentD?.spec?.replicas ?? target.spec?.replicas ?? 1;
-  const ready = readyToServe(target, required);
-  const inFlight = pendingSwitchBlocker(view, colour, now) ?? preSwitchCheckBlocker(view, colour, (d, phase) => readCheck(d, phase, ctx.seal));
-  const why = inFlight ?? (ready.ok ? undefined : ready.reason);
+  const readiness = switchReadiness(view, colour, target, required, now, (d, phase) => readCheck(d, phase, ctx.seal));
+  const why = readiness.ok ? undefined : readiness.reason;
   // A person switching an app that Git declares: the next sync sets the selector back.
   const declarer = gitApplierOf(req.options) ? undefined : declarerOfApp(view);
   const fromItself = declarer?.tool === 'helm' && fieldManagerOf(req.options) === HELM_FIELD_MANAGER;
