@@ -7,7 +7,7 @@
 import type { AppView } from './app.ts';
 import { readyToServe } from './availability.ts';
 import { nsFlag } from './commands.ts';
-import { appendHistory, historyOf, holdsPreviousVersion, lastSwitchOf, type SwitchRecord } from './history.ts';
+import { appendHistory, historyOf, holdsPreviousVersion, lastSwitchOf, switchRecord } from './history.ts';
 import type { Deployment, ObjectMeta, PodTemplateSpec, Service } from './k8s-types.ts';
 import { annotationsOf, isRecord } from './k8s-types.ts';
 import { APP_LABEL, type Colour, HISTORY_ANNOTATION, isColour, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
@@ -236,16 +236,7 @@ function rollbackFor(view: AppView, reason: string, now: Date): Omit<Extract<Che
   if (!old || !holdsPreviousVersion(view, to) || !readyToServe(old, view.deployments[from]?.spec?.replicas ?? 1).ok) return undefined;
   const records = historyOf(svc).records;
   const why = `post-switch check failed: ${reason}`;
-  const rec: SwitchRecord = {
-        kind: 'rollback',
-        from,
-        to,
-        at: now.toISOString(),
-        by: 'kube-bluegreen',
-        reason: why,
-        fromTemplate: templateHash(view.deployments[from]?.spec?.template, view.slotKey),
-        toTemplate: templateHash(old.spec?.template, view.slotKey),
-  };
+  const rec = switchRecord(view, 'rollback', from, to, now, { by: 'kube-bluegreen', reason: why });
   const history = appendHistory(records, rec);
   return {
     kind: 'check-rollback',

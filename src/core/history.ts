@@ -86,3 +86,19 @@ export function holdsPreviousVersion(view: AppView, colour: Colour): boolean {
   const last = lastSwitchOf(view.active);
   return !!d && last?.from === colour && last.fromTemplate === templateHash(d.spec?.template, view.slotKey);
 }
+
+/**
+ * The record of a switch or a rollback of `view` from `from` to `to` at `at`, with both colours'
+ * template fingerprints; `extra` (the images, who and why) comes before them.
+ */
+export function switchRecord(view: AppView, kind: SwitchRecord['kind'], from: Colour, to: Colour, at: Date, extra: Partial<SwitchRecord> = {}): SwitchRecord {
+  return {
+    kind,
+    from,
+    to,
+    at: at.toISOString(),
+    ...extra,
+    fromTemplate: templateHash(view.deployments[from]?.spec?.template, view.slotKey),
+    toTemplate: templateHash(view.deployments[to]?.spec?.template, view.slotKey),
+  };
+}

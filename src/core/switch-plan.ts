@@ -6,7 +6,7 @@ import { readCheckUnverified } from './checks.ts';
 import { nsFlag } from './commands.ts';
 import { parseDuration } from './duration.ts';
 import { declaredPhrase, declarerOfApp, nextRound, switchWith } from './gitops.ts';
-import { appendHistory, historyOf, lastSwitch, type SwitchRecord } from './history.ts';
+import { appendHistory, historyOf, lastSwitch, switchRecord, type SwitchRecord } from './history.ts';
 import { annotationsOf } from './k8s-types.ts';
 import {
   type Colour,
@@ -18,7 +18,7 @@ import {
   SCALE_DOWN_AT_ANNOTATION,
   SCALE_DOWN_DELAY_ANNOTATION,
 } from './labels.ts';
-import { imagesOf, templateHash } from './template.ts';
+import { imagesOf } from './template.ts';
 import { switchReadiness } from './switch-readiness.ts';
 
 export interface SwitchOptions {
@@ -147,15 +147,7 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
   const delay = scaleDownDelaySeconds(view);
   if (delay.warning) warnings.push(delay.warning);
   const scaleDownAt = new Date(opts.now.getTime() + delay.seconds * 1000).toISOString();
-  const record: SwitchRecord = {
-    kind: opts.kind,
-    from,
-    to,
-    at: opts.now.toISOString(),
-    images: imagesOf(target.spec?.template),
-    fromTemplate: templateHash(current?.spec?.template, view.slotKey),
-    toTemplate: templateHash(target.spec?.template, view.slotKey),
-  };
+  const record = switchRecord(view, opts.kind, from, to, opts.now, { images: imagesOf(target.spec?.template) });
   if (current?.metadata.generation !== undefined) record.fromGeneration = current.metadata.generation;
   if (opts.by) record.by = opts.by;
   if (opts.force && !ready.ok) record.forced = true;
