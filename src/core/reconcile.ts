@@ -17,7 +17,7 @@ import {
 } from './labels.ts';
 import { annotationPath, type ChangeOutcome, escapePointer, isSettled, type PendingChange, readLastChange, type RecordSeal } from './pending-change.ts';
 import { scaleDownDue } from './scale-down.ts';
-import { imagesOf, templateHash } from './template.ts';
+import { imagesOf, templateHash, withSlotLabel } from './template.ts';
 
 export type JsonOp = { op: 'test' | 'add' | 'replace' | 'remove'; path: string; value?: unknown };
 
@@ -69,8 +69,7 @@ export function changeOps(
   const ops: JsonOp[] = [];
   if (o.guardGeneration) ops.push({ op: 'test', path: '/metadata/generation', value: target.metadata.generation });
   ops.push({ op: 'test', path: `/spec/template/metadata/labels/${escapePointer(slotKey)}`, value: colour });
-  const labelled = { ...template, metadata: { ...template.metadata, labels: { ...template.metadata?.labels, [slotKey]: colour } } };
-  ops.push({ op: 'replace', path: '/spec/template', value: labelled });
+  ops.push({ op: 'replace', path: '/spec/template', value: withSlotLabel(template, slotKey, colour) });
   if ((target.spec?.replicas ?? 1) < minReplicas) ops.push({ op: 'replace', path: '/spec/replicas', value: minReplicas });
   return ops;
 }

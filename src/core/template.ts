@@ -3,7 +3,7 @@
 // rollout-restart stamp are set aside.
 import { createHash } from 'node:crypto';
 import { isRecord, type PodTemplateSpec } from './k8s-types.ts';
-import { RESTARTED_AT_ANNOTATION } from './labels.ts';
+import { type Colour, RESTARTED_AT_ANNOTATION } from './labels.ts';
 
 /** A piece of output text on canonicalJson's work stack. */
 class Text {
@@ -236,4 +236,9 @@ export function describeChange(a: PodTemplateSpec | undefined, b: PodTemplateSpe
 
 export function describeTemplateChange(change: TemplateChange): string {
   return change === 'image' ? 'image change' : 'pod template change';
+}
+
+/** The template as the pod template of `colour`: its slot label set (a shallow copy; the rest is shared). */
+export function withSlotLabel(t: PodTemplateSpec, slotKey: string, colour: Colour): PodTemplateSpec {
+  return { ...t, metadata: { ...t.metadata, labels: { ...t.metadata?.labels, [slotKey]: colour } } };
 }

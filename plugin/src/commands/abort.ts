@@ -7,7 +7,7 @@ import { type AppView, resolveApp } from '../../../src/core/app.ts';
 import { declaredPhrase, declarerOfApp, nextRound } from '../../../src/core/gitops.ts';
 import { holdsPreviousVersion } from '../../../src/core/history.ts';
 import type { Deployment, PodTemplateSpec } from '../../../src/core/k8s-types.ts';
-import { imagesOf, templateHash } from '../../../src/core/template.ts';
+import { imagesOf, templateHash, withSlotLabel } from '../../../src/core/template.ts';
 import { requireApp } from '../app-objects.ts';
 import { isAdmissionDenial, isApiError } from '../cluster.ts';
 import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
@@ -74,8 +74,7 @@ export function planAbort(view: AppView, scaleDown: boolean): AbortPlan {
       reason: `nothing to abort: ${idle.metadata.name} (${view.idle}, idle) holds the version that was live before the last switch, kept for a rollback`,
       hint: `kubectl bg rollback ${app}${ns}`,
     };
-  const template = structuredClone(live.spec?.template ?? {});
-  template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [view.slotKey]: view.idle } };
+  const template = withSlotLabel(structuredClone(live.spec?.template ?? {}), view.slotKey, view.idle);
   const patch: Operation[] = [
     { op: 'test', path: '/metadata/resourceVersion', value: idle.metadata.resourceVersion },
     { op: 'replace', path: '/spec/template', value: template },

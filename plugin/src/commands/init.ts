@@ -29,6 +29,7 @@ import {
   SLOT_LABEL_ANNOTATION,
 } from '../../../src/core/labels.ts';
 import { formatDuration } from '../../../src/core/duration.ts';
+import { withSlotLabel } from '../../../src/core/template.ts';
 import { isAdmissionDenial, isAlreadyExists, isConflict } from '../cluster.ts';
 import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
 import { CliError, EXIT, refused, usageError } from '../exit-codes.ts';
@@ -161,9 +162,8 @@ export function copyDeployment(
   const spec = structuredClone(src.spec ?? {});
   spec.replicas = o.replicas;
   spec.selector = { ...spec.selector, matchLabels: { ...spec.selector?.matchLabels, [o.slotKey]: o.colour } };
-  const template = spec.template ?? {};
-  template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, [o.slotKey]: o.colour } };
-  delete template.metadata.creationTimestamp;
+  const template = withSlotLabel(spec.template ?? {}, o.slotKey, o.colour);
+  delete template.metadata!.creationTimestamp;
   spec.template = template;
   const metadata: Deployment['metadata'] = {
     name: o.name,
