@@ -57,7 +57,8 @@ export function serviceRole(s: Service): 'active' | 'preview' | undefined {
   return r === 'active' || r === 'preview' ? r : undefined;
 }
 
-export function slotKeyOf(objs: Pick<AppObjects, 'deployments' | 'services'>, active?: Service): string {
+/** The slot key an app's objects name in bluegreen.io/slot-label: the active Service's, else any Service's, else any Deployment's. */
+export function annotatedSlotKey(objs: Pick<AppObjects, 'deployments' | 'services'>, active?: Service): string | undefined {
   const fromActive = active && annotationsOf(active)[SLOT_LABEL_ANNOTATION];
   if (fromActive) return fromActive;
   for (const s of objs.services) {
@@ -68,27 +69,49 @@ export function slotKeyOf(objs: Pick<AppObjects, 'deployments' | 'services'>, ac
     const v = annotationsOf(d)[SLOT_LABEL_ANNOTATION];
     if (v) return v;
   }
-  return DEFAULT_SLOT_LABEL;
+  return undefined;
 }
 
+/** The app's slot key: the one its objects name, else `slot`. */
+export function slotKeyOf(objs: Pick<AppObjects, 'deployments' | 'services'>, active?: Service): string {
+  return annotatedSlotKey(objs, active) ?? DEFAULT_SLOT_LABEL;
+}
+
+/**
+ * The slot key of a Deployment not enrolled yet: the one label whose value is a colour in both its
+ * selector and its pod template (the seeds' `environment=blue`), when there is exactly one.
+ */
+export function colourKeyOf(d: Deployment): string | undefined {
+  const selector = d.spec?.selector?.matchLabels ?? {};
+  const template = d.spec?.template?.metadata?.labels ?? {};
+  const keys = Object.entries(selector)
+    .filter(([k, v]) => isColour(v) && template[k] === v)
+    .map(([k]) => k);
+  return keys.length === 1 ? keys[0] : undefined;
+}
+
+/** The active Service among an app's Services: the one annotated active, else the only one not annotated. */
+export function activeServiceOf(services: readonly Service[]): Service | undefined {
+  const marked = services.filter((s) => serviceRole(s) === 'active');
+  if (marked.length > 0) return marked.length === 1 ? marked[0] : undefined;
+  const unmarked = services.filter((s) => serviceRole(s) === undefined);
+  return unmarked.length === 1 ? unmarked[0] : undefined;
+}
+
+/** activeServiceOf, and the problem when none can be chosen from several. */
 function pickActive(app: string, services: readonly Service[], problems: string[]): Service | undefined {
   const marked = services.filter((s) => serviceRole(s) === 'active');
-  if (marked.length === 1) return marked[0];
-  if (marked.length > 1) {
+  const unmarked = services.filter((s) => serviceRole(s) === undefined);
+  if (marked.length > 1)
     problems.push(
       `app ${app} has ${marked.length} Services annotated ${ROLE_ANNOTATION}=active (${names(marked)}); keep the annotation on one`,
     );
-    return undefined;
-  }
-  const unmarked = services.filter((s) => serviceRole(s) === undefined);
-  if (unmarked.length === 1) return unmarked[0];
-  if (unmarked.length > 1) {
+  else if (marked.length === 0 && unmarked.length > 1)
     problems.push(
       `app ${app} has ${unmarked.length} Services (${names(unmarked)}) and none is annotated ${ROLE_ANNOTATION}=active; ` +
         `run 'kubectl annotate service ${unmarked[0]!.metadata.name} ${ROLE_ANNOTATION}=active'`,
     );
-  }
-  return undefined;
+  return activeServiceOf(services);
 }
 
 function names(objs: readonly { metadata: { name?: string } }[]): string {

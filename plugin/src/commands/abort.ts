@@ -1,13 +1,10 @@
-// kubectl bg abort APP [--scale-down] [--dry-run]: undo a pending rollout of the
-// idle colour by setting its pod template back to the live colour's (with the
-// idle slot label). JSON patch guarded by the idle Deployment's resourceVersion.
+// kubectl bg abort APP [--scale-down] [--dry-run]: undo a pending rollout of the idle colour.
+// Reads the app, plans (src/core/abort-plan.ts), patches, and says what it did; a patch that
+// lost a race with another writer is planned again from a fresh read.
 import type { Command } from 'commander';
-import type { Operation } from 'fast-json-patch';
-import { type AppView, resolveApp } from '../../../src/core/app.ts';
-import { declaredPhrase, declarerOfApp, nextRound } from '../../../src/core/gitops.ts';
-import { holdsPreviousVersion } from '../../../src/core/history.ts';
-import type { Deployment, PodTemplateSpec } from '../../../src/core/k8s-types.ts';
-import { imagesOf, templateHash, withSlotLabel } from '../../../src/core/template.ts';
+import { planAbort } from '../../../src/core/abort-plan.ts';
+import { resolveApp } from '../../../src/core/app.ts';
+import { imagesOf, templateHash } from '../../../src/core/template.ts';
 import { requireApp } from '../app-objects.ts';
 import { isAdmissionDenial, isApiError } from '../cluster.ts';
 import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
@@ -37,50 +34,6 @@ export function register(program: Command, ctx: Context, done: (code: number) =>
         s.cluster.close();
       }
     });
-}
-
-export type AbortPlan =
-  | { ok: true; live: Deployment; idle: Deployment; template: PodTemplateSpec; patch: Operation[] }
-  | { ok: false; reason: string; hint: string };
-
-/** What abort changes, from the app's view alone. */
-export function planAbort(view: AppView, scaleDown: boolean): AbortPlan {
-  const { app } = view;
-  const ns = nsFlag(view.namespace);
-  if (!view.live || !view.idle)
-    return { ok: false, reason: view.problems[0] ?? `app ${app} has no active Service selecting blue or green`, hint: `kubectl bg status ${app}${ns}` };
-  const live = view.deployments[view.live];
-  const idle = view.deployments[view.idle];
-  if (!live) return { ok: false, reason: `app ${app} has no ${view.live} Deployment`, hint: `kubectl bg status ${app}${ns}` };
-  if (!idle) return { ok: false, reason: `nothing to abort: app ${app} has no ${view.idle} Deployment`, hint: `kubectl bg status ${app}${ns}` };
-  const declarer = declarerOfApp(view);
-  if (declarer)
-    return {
-      ok: false,
-      reason: `app ${app} is ${declaredPhrase(declarer)}: an abort made here would be set back by ${nextRound(declarer)}, so kube-bluegreen does not make it`,
-      hint: `abort ${declarer.tool === 'helm' ? `with 'helm upgrade': set the values of` : 'in Git: set the pod template in the manifest of'} Deployment ${idle.metadata.name} back to the live version (images ${imagesOf(live.spec?.template).join(' ')})`,
-    };
-  const liveT = templateHash(live.spec?.template, view.slotKey);
-  const idleT = templateHash(idle.spec?.template, view.slotKey);
-  if (liveT === idleT)
-    return {
-      ok: false,
-      reason: `nothing to abort: ${idle.metadata.name} (${view.idle}, idle) already runs the live version of ${app}`,
-      hint: `kubectl bg status ${app}${ns}`,
-    };
-  if (holdsPreviousVersion(view, view.idle))
-    return {
-      ok: false,
-      reason: `nothing to abort: ${idle.metadata.name} (${view.idle}, idle) holds the version that was live before the last switch, kept for a rollback`,
-      hint: `kubectl bg rollback ${app}${ns}`,
-    };
-  const template = withSlotLabel(structuredClone(live.spec?.template ?? {}), view.slotKey, view.idle);
-  const patch: Operation[] = [
-    { op: 'test', path: '/metadata/resourceVersion', value: idle.metadata.resourceVersion },
-    { op: 'replace', path: '/spec/template', value: template },
-  ];
-  if (scaleDown) patch.push({ op: 'replace', path: '/spec/replicas', value: 0 });
-  return { ok: true, live, idle, template, patch };
 }
 
 export async function runAbort(s: Session, app: string, f: AbortFlags): Promise<number> {
