@@ -4,13 +4,11 @@
 import type { Command } from 'commander';
 import { planAbort } from '../../../src/core/abort-plan.ts';
 import { resolveApp } from '../../../src/core/app.ts';
-import { imagesOf, templateHash } from '../../../src/core/template.ts';
 import { requireApp } from '../app-objects.ts';
 import { isAdmissionDenial, isApiError } from '../cluster.ts';
 import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
 import { EXIT, refused } from '../exit-codes.ts';
-import { colourStyle } from '../render/paint.ts';
-import { columns } from '../render/table.ts';
+import { describeAbort } from '../render/abort.ts';
 
 export interface AbortFlags {
   dryRun: boolean;
@@ -43,17 +41,7 @@ export async function runAbort(s: Session, app: string, f: AbortFlags): Promise<
     const plan = planAbort(view, f.scaleDown);
     if (!plan.ok) throw refused(plan.reason, plan.hint);
     const idleName = plan.idle.metadata.name ?? '';
-    const idleC = p.paint(colourStyle(view.idle), view.idle!);
-    const liveC = p.paint(colourStyle(view.live), view.live!);
-    if (attempt === 0) {
-      s.out(`abort the rollout of ${idleName} (${idleC}, idle) in namespace ${ns}${f.dryRun ? ' (dry run)' : ''}\n`);
-      const rows = [
-        ['images:', `${imagesOf(plan.idle.spec?.template).join(' ')} -> ${imagesOf(plan.template).join(' ')}`],
-        ['template:', `${templateHash(plan.idle.spec?.template, view.slotKey)} -> ${templateHash(plan.template, view.slotKey)} (the live version, ${liveC})`],
-      ];
-      if (f.scaleDown) rows.push(['replicas:', `${plan.idle.spec?.replicas ?? 1} -> 0`]);
-      s.out(columns(rows, '  '));
-    }
+    if (attempt === 0) s.out(describeAbort(view, plan, { dryRun: f.dryRun, scaleDown: f.scaleDown }, p));
     try {
       await cluster.patchDeployment(ns, idleName, plan.patch, 'json', { dryRun: f.dryRun });
     } catch (e) {

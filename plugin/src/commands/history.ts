@@ -7,9 +7,7 @@ import { requireApp } from '../app-objects.ts';
 import { type Context, type GlobalOptions, openSession, type Session } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { type OutputFormat, parseOutput } from '../flags.ts';
-import { colourStyle, type Painter } from '../render/paint.ts';
-import { table } from '../render/table.ts';
-import { relative } from '../render/time.ts';
+import { renderHistory } from '../render/history.ts';
 
 export interface HistoryDocument {
   app: string;
@@ -34,23 +32,6 @@ export function register(program: Command, ctx: Context, done: (code: number) =>
         s.cluster.close();
       }
     });
-}
-
-export function renderHistory(items: readonly SwitchRecord[], p: Painter, now: Date, wide = false): string {
-  const c = (x: string) => p.paint(colourStyle(x), x);
-  return table(
-    ['#', 'KIND', 'FROM', 'TO', 'AGE', 'BY', 'IMAGES', ...(wide ? ['AT', 'FROM TEMPLATE', 'TO TEMPLATE'] : [])],
-    items.map((r, i) => [
-      String(i + 1),
-      r.kind + (r.forced ? ' (forced)' : '') + (r.breakGlass ? ' (break-glass)' : ''),
-      c(r.from),
-      c(r.to),
-      relative(r.at, now).replace(/ ago$/, ''),
-      r.by ?? '<unknown>',
-      (r.images ?? []).join(' ') || '<none>',
-      ...(wide ? [r.at, r.fromTemplate ?? '<none>', r.toTemplate ?? '<none>'] : []),
-    ]),
-  );
 }
 
 export async function runHistory(s: Session, app: string, output: OutputFormat): Promise<number> {
