@@ -3,22 +3,23 @@
 // to start wins; the others read what it wrote). Or from a mounted file.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isStatus } from '../kube/errors.ts';
+import { AGAIN, retryOnConflict } from '../kube/retry.ts';
 import type { WebhookCluster } from './cluster.ts';
 
 const KEY_FIELD = 'key';
 const KEY_BYTES = 32;
 
 export async function loadRecordKey(cluster: WebhookCluster, namespace: string, name: string): Promise<Buffer> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const found = await cluster.getSecret(namespace, name);
-    const data = found?.data?.[KEY_FIELD];
-    if (found) {
-      const key = data ? Buffer.from(data, 'base64') : Buffer.alloc(0);
-      if (key.length < 16) throw new Error(`Secret ${namespace}/${name} has no usable "${KEY_FIELD}" (at least 16 bytes, base64)`);
-      return key;
-    }
-    try {
+  return retryOnConflict(
+    async () => {
+      const found = await cluster.getSecret(namespace, name);
+      const data = found?.data?.[KEY_FIELD];
+      if (found) {
+        const key = data ? Buffer.from(data, 'base64') : Buffer.alloc(0);
+        if (key.length < 16) throw new Error(`Secret ${namespace}/${name} has no usable "${KEY_FIELD}" (at least 16 bytes, base64)`);
+        return key;
+      }
+      // Created (or created by another replica meanwhile, 409): read what is stored.
       await cluster.createSecret(namespace, {
         apiVersion: 'v1',
         kind: 'Secret',
@@ -26,11 +27,14 @@ export async function loadRecordKey(cluster: WebhookCluster, namespace: string, 
         type: 'Opaque',
         data: { [KEY_FIELD]: randomBytes(KEY_BYTES).toString('base64') },
       });
-    } catch (e) {
-      if (!isStatus(e, 409)) throw e;
-    }
-  }
-  throw new Error(`could not read or create Secret ${namespace}/${name}`);
+      return AGAIN;
+    },
+    {
+      exhausted: () => {
+        throw new Error(`could not read or create Secret ${namespace}/${name}`);
+      },
+    },
+  );
 }
 
 export function readRecordKeyFile(path: string): Buffer {

@@ -3,6 +3,7 @@
 // existing ones (the chart's, in self-signed mode). Both are idempotent, so
 // every replica can do it at start.
 import { isStatus, type KubeClient, paths } from '../kube/client.ts';
+import { retryOnConflict } from '../kube/retry.ts';
 import { mutatingConfiguration, validatingConfiguration, type WebhookOptions } from './configurations.ts';
 import type { Logger } from './logger.ts';
 
@@ -12,26 +13,22 @@ interface Config {
 }
 
 async function upsert(client: KubeClient, path: (name?: string) => string, body: Config): Promise<void> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      const cur = await client.get<Config>(path(body.metadata.name));
-      await client.request('PUT', path(body.metadata.name), { body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata.resourceVersion } } });
-      return;
-    } catch (e) {
-      if (isStatus(e, 404)) {
-        try {
-          await client.create(path(), body);
-          return;
-        } catch (e2) {
-          if (isStatus(e2, 409)) continue;
-          throw e2;
-        }
+  await retryOnConflict(
+    async () => {
+      try {
+        const cur = await client.get<Config>(path(body.metadata.name));
+        await client.request('PUT', path(body.metadata.name), { body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata.resourceVersion } } });
+      } catch (e) {
+        if (!isStatus(e, 404)) throw e;
+        await client.create(path(), body); // 409: created meanwhile, read it again
       }
-      if (isStatus(e, 409)) continue;
-      throw e;
-    }
-  }
-  throw new Error(`could not write ${body.metadata.name}: it kept changing`);
+    },
+    {
+      exhausted: () => {
+        throw new Error(`could not write ${body.metadata.name}: it kept changing`);
+      },
+    },
+  );
 }
 
 export async function applyConfigurations(client: KubeClient, o: WebhookOptions, log: Logger): Promise<void> {
@@ -52,22 +49,20 @@ export async function deleteConfigurations(client: KubeClient, name: string): Pr
 export async function patchCaBundle(client: KubeClient, name: string, caPem: string, log: Logger): Promise<void> {
   const ca = Buffer.from(caPem).toString('base64');
   for (const path of [paths.mutatingWebhookConfigurations, paths.validatingWebhookConfigurations]) {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const cur = await client.get<Config>(path(name));
-      const hooks = cur.webhooks ?? [];
-      if (hooks.every((h) => h.clientConfig?.caBundle === ca)) break;
-      const ops = [
-        { op: 'test', path: '/metadata/resourceVersion', value: cur.metadata.resourceVersion },
-        ...hooks.map((_, i) => ({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: ca })),
-      ];
-      try {
+    await retryOnConflict(
+      async () => {
+        const cur = await client.get<Config>(path(name));
+        const hooks = cur.webhooks ?? [];
+        if (hooks.every((h) => h.clientConfig?.caBundle === ca)) return;
+        const ops = [
+          { op: 'test', path: '/metadata/resourceVersion', value: cur.metadata.resourceVersion },
+          ...hooks.map((_, i) => ({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: ca })),
+        ];
         await client.patch(path(name), ops, 'json');
         log.info({ configuration: name, webhooks: hooks.length }, 'caBundle written');
-        break;
-      } catch (e) {
-        if (isStatus(e, 409, 422)) continue;
-        throw e;
-      }
-    }
+      },
+      // 422: the resourceVersion test failed. Still changing after 5 reads: the keeper's next round (ca-bundle-keeper.ts) tries again.
+      { isConflict: (e) => isStatus(e, 409, 422), exhausted: () => undefined },
+    );
   }
 }

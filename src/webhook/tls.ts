@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { generate } from 'selfsigned';
 import { isStatus, type KubeClient } from '../kube/client.ts';
+import { retryOnConflict } from '../kube/retry.ts';
 import type { Logger } from './logger.ts';
 
 export interface CertPair {
@@ -143,39 +144,37 @@ export async function sharedSelfSigned(
     type: 'kubernetes.io/tls',
     data: { 'tls.crt': enc(p.cert), 'tls.key': enc(p.key), 'ca.crt': enc(p.ca), ...(p.caKey ? { 'ca.key': enc(p.caKey) } : {}) },
   });
-  for (let attempt = 0; attempt < 5; attempt++) {
-    let stored: { metadata: { resourceVersion?: string }; data?: Record<string, string> } | undefined;
-    try {
-      stored = await client.get(`${path}/${encodeURIComponent(secretName)}`);
-    } catch (e) {
-      if (!isStatus(e, 404)) throw e;
-    }
-    const d = stored?.data ?? {};
-    if (stored && d['tls.crt'] && d['tls.key'] && d['ca.crt']) {
-      const pair: CertPair = { cert: dec(d['tls.crt']), key: dec(d['tls.key']), ca: dec(d['ca.crt']), ...(d['ca.key'] ? { caKey: dec(d['ca.key']) } : {}) };
-      if (daysLeft(pair.cert) > RENEW_BEFORE_DAYS) return pair;
-      // Renew: under the same CA while it has years left, else (or without its key) under a new one.
-      const keepCa = pair.caKey && daysLeft(pair.ca) > SERVING_DAYS ? { cert: pair.ca, key: pair.caKey } : undefined;
-      const renewed = await generateSelfSigned(o, keepCa);
+  return retryOnConflict(
+    async () => {
+      let stored: { metadata: { resourceVersion?: string }; data?: Record<string, string> } | undefined;
       try {
+        stored = await client.get(`${path}/${encodeURIComponent(secretName)}`);
+      } catch (e) {
+        if (!isStatus(e, 404)) throw e;
+      }
+      const d = stored?.data ?? {};
+      if (stored && d['tls.crt'] && d['tls.key'] && d['ca.crt']) {
+        const pair: CertPair = { cert: dec(d['tls.crt']), key: dec(d['tls.key']), ca: dec(d['ca.crt']), ...(d['ca.key'] ? { caKey: dec(d['ca.key']) } : {}) };
+        if (daysLeft(pair.cert) > RENEW_BEFORE_DAYS) return pair;
+        // Renew: under the same CA while it has years left, else (or without its key) under a new one.
+        const keepCa = pair.caKey && daysLeft(pair.ca) > SERVING_DAYS ? { cert: pair.ca, key: pair.caKey } : undefined;
+        const renewed = await generateSelfSigned(o, keepCa);
+        // 409: another replica renewed it: read theirs.
         await client.request('PUT', `${path}/${encodeURIComponent(secretName)}`, { body: body(renewed, stored.metadata.resourceVersion) });
         log.info({ secret: `${namespace}/${secretName}`, sameCa: !!keepCa }, 'renewed the shared serving certificate');
         return renewed;
-      } catch (e) {
-        if (isStatus(e, 409)) continue; // another replica renewed it: read theirs
-        throw e;
       }
-    }
-    const pair = await generateSelfSigned(o);
-    try {
+      const pair = await generateSelfSigned(o);
+      // 409: another replica won the race: load its pair.
       if (stored) await client.request('PUT', `${path}/${encodeURIComponent(secretName)}`, { body: body(pair, stored.metadata.resourceVersion) });
       else await client.create(path, body(pair));
       log.info({ secret: `${namespace}/${secretName}` }, 'generated a self-signed CA and serving certificate and stored them');
       return pair;
-    } catch (e) {
-      if (isStatus(e, 409)) continue; // another replica won the race: load its pair
-      throw e;
-    }
-  }
-  throw new Error(`Secret ${namespace}/${secretName} kept changing while reading the shared certificate`);
+    },
+    {
+      exhausted: () => {
+        throw new Error(`Secret ${namespace}/${secretName} kept changing while reading the shared certificate`);
+      },
+    },
+  );
 }
