@@ -12,8 +12,10 @@ import * as switchCmd from './commands/switch.ts';
 import { complete, formatCompletions } from './completions.ts';
 import { type Context, paintFor } from './context.ts';
 import { CliError, EXIT, EXIT_CODES_HELP } from './exit-codes.ts';
+import pkg from '../../package.json' with { type: 'json' };
 
-export const VERSION = '0.1.0';
+/** package.json's version: the one source (the chart's version and appVersion are held equal to it by test/unit/chart.test.ts). */
+export const VERSION: string = pkg.version;
 
 export function buildProgram(ctx: Context, done: (code: number) => void = () => {}): Command {
   const program = new Command('kubectl bg');

@@ -532,3 +532,11 @@ describe('Dockerfile', () => {
     expect(r.stdout).toBe('');
   });
 });
+
+describe('the version', () => {
+  it("package.json's version is the one source: the chart's version and appVersion (the image tag it installs) are the same", () => {
+    const pkg = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
+    const chart = parseAllDocuments(readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8'))[0]!.toJS() as { version: string; appVersion: string };
+    expect({ version: chart.version, appVersion: chart.appVersion }).toEqual({ version: pkg.version, appVersion: pkg.version });
+  });
+});
