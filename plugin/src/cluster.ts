@@ -59,6 +59,8 @@ export interface Cluster {
   close(): void;
 }
 
+export { isStatus };
+
 /** An error from the API (src/kube/errors.ts: importing it does not load the client). */
 export function isApiError(e: unknown): e is ApiError {
   return e instanceof ApiError;

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { planAbort } from '../../../src/core/abort-plan.ts';
 import { resolveApp } from '../../../src/core/app.ts';
 import { requireApp } from '../app-objects.ts';
-import { isAdmissionDenial, isApiError } from '../cluster.ts';
+import { isAdmissionDenial, isStatus } from '../cluster.ts';
 import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
 import { EXIT, refused } from '../exit-codes.ts';
 import { describeAbort } from '../render/abort.ts';
@@ -47,7 +47,7 @@ export async function runAbort(s: Session, app: string, f: AbortFlags): Promise<
     } catch (e) {
       if (isAdmissionDenial(e)) throw refused(`the API server refused to change ${idleName}: ${(e as Error).message}`);
       // A failed resourceVersion test (422) or a conflict (409): the Deployment changed since it was read.
-      if (isApiError(e) && (e.status === 409 || e.status === 422) && attempt < ABORT_RETRIES) {
+      if (isStatus(e, 409, 422) && attempt < ABORT_RETRIES) {
         const now = await cluster.getDeployment(ns, idleName);
         if (now && now.metadata.resourceVersion !== plan.idle.metadata.resourceVersion) {
           s.err(`${idleName} changed since it was read; reading it again (retry ${attempt + 1} of ${ABORT_RETRIES})\n`);

@@ -7,7 +7,7 @@ import { type AppView, resolveApp } from '../../../src/core/app.ts';
 import { CHECK_RESULT_ANNOTATION, CHECK_TEMPLATE_ANNOTATION, type CheckView, checkViews, readCheckUnverified, rerunCheckPatch } from '../../../src/core/checks.ts';
 import { formatDuration } from '../../../src/core/duration.ts';
 import { requireApp } from '../app-objects.ts';
-import { isApiError, isConflict } from '../cluster.ts';
+import { isStatus } from '../cluster.ts';
 import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
 import { CliError, EXIT, refused } from '../exit-codes.ts';
 import { type OutputFormat, parseOutput, parseTimeout } from '../flags.ts';
@@ -151,7 +151,7 @@ async function rerun(s: Session, app: string, view: AppView): Promise<AppView> {
       await s.cluster.patchDeployment(s.namespace, pre.deployment, patch, 'json');
     } catch (e) {
       // Someone (the reconciler) wrote a newer result in between: look again.
-      if ((isConflict(e) || (isApiError(e) && e.status === 422)) && attempt < 3) {
+      if (isStatus(e, 409, 422) && attempt < 3) {
         view = await readView(s, app);
         continue;
       }
