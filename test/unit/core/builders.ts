@@ -24,8 +24,12 @@ export const CTX: AdmissionContext = { seal: SEAL, self: SELF };
 export const ADMIN: UserInfo = { username: 'alice', uid: 'u-alice', groups: ['devs', 'system:authenticated'] };
 
 export interface DeploymentOptions {
-  colour: string;
-  app?: string;
+  /** The slot value in the selector and the template; null: no slot label (not enrolled yet). */
+  colour: string | null;
+  /** The app (label bluegreen.io/app); null: no such label (not enrolled). */
+  app?: string | null;
+  /** The plain `app` label's value on the object, its selector and its pods (default: the app). */
+  appLabel?: string;
   namespace?: string;
   name?: string;
   slotKey?: string;
@@ -40,47 +44,63 @@ export interface DeploymentOptions {
   templateAnnotations?: Record<string, string>;
   /** Selector and template labels besides `app` and the slot. */
   extraLabels?: Record<string, string>;
-  resourceVersion?: string;
-  uid?: string;
+  /** null: none (an object as a test writes it, before the API server stores it). */
+  resourceVersion?: string | null;
+  uid?: string | null;
   paused?: boolean;
   live?: boolean;
+  /** Pod template labels only, not in the selector. */
+  templateLabels?: Record<string, string>;
+  /** One container with a name and an image, nothing else (no env, ports or restartPolicy). */
+  bare?: boolean;
 }
 
 /** A Deployment of one colour, as the API server returns it. */
 export function deployment(o: DeploymentOptions): Deployment {
   const app = o.app ?? APP;
+  const appLabel = o.appLabel ?? app;
   const slotKey = o.slotKey ?? 'slot';
   const replicas = o.replicas ?? 2;
   const generation = o.generation ?? 1;
-  const podLabels = { app, ...o.extraLabels, [slotKey]: o.colour };
+  const slot: Record<string, string> = o.colour === null ? {} : { [slotKey]: o.colour };
+  const selector = { app: appLabel, ...o.extraLabels, ...slot };
+  const podLabels = { app: appLabel, ...o.extraLabels, ...o.templateLabels, ...slot };
+  const image = o.image ?? IMAGE_V1;
   const d: Deployment = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: {
       name: o.name ?? `${app}-${o.colour}`,
       namespace: o.namespace ?? NS,
-      uid: o.uid ?? `uid-${app}-${o.colour}`,
-      resourceVersion: o.resourceVersion ?? '100',
+      ...(o.uid === null ? {} : { uid: o.uid ?? `uid-${app}-${o.colour}` }),
+      ...(o.resourceVersion === null ? {} : { resourceVersion: o.resourceVersion ?? '100' }),
       generation,
-      labels: { app, [APP_LABEL]: app, ...(o.live === undefined ? {} : { [LIVE_LABEL]: String(o.live) }), ...o.labels },
+      labels: {
+        app: appLabel,
+        ...(o.app === null ? {} : { [APP_LABEL]: app }),
+        ...(o.live === undefined ? {} : { [LIVE_LABEL]: String(o.live) }),
+        ...o.labels,
+      },
       ...(o.annotations ? { annotations: { ...o.annotations } } : {}),
     },
     spec: {
       replicas,
-      selector: { matchLabels: { ...podLabels } },
+      selector: { matchLabels: selector },
       template: {
-        metadata: { labels: { ...podLabels }, ...(o.templateAnnotations ? { annotations: { ...o.templateAnnotations } } : {}) },
-        spec: {
-          containers: [
-            {
-              name: 'app',
-              image: o.image ?? IMAGE_V1,
-              env: (o.env ?? [{ name: 'GREETING', value: 'hello' }]).map((e) => ({ ...e })),
-              ports: [{ containerPort: 8080, protocol: 'TCP' }],
+        metadata: { labels: podLabels, ...(o.templateAnnotations ? { annotations: { ...o.templateAnnotations } } : {}) },
+        spec: o.bare
+          ? { containers: [{ name: 'app', image }] }
+          : {
+              containers: [
+                {
+                  name: 'app',
+                  image,
+                  env: (o.env ?? [{ name: 'GREETING', value: 'hello' }]).map((e) => ({ ...e })),
+                  ports: [{ containerPort: 8080, protocol: 'TCP' }],
+                },
+              ],
+              restartPolicy: 'Always',
             },
-          ],
-          restartPolicy: 'Always',
-        },
       },
       ...(o.paused ? { paused: true } : {}),
     },
@@ -96,7 +116,8 @@ export function deployment(o: DeploymentOptions): Deployment {
 }
 
 export interface ServiceOptions {
-  app?: string;
+  /** The app (label bluegreen.io/app); null: no such label (not enrolled). */
+  app?: string | null;
   namespace?: string;
   name?: string;
   /** The slot value in the selector; null leaves the slot key out. */
@@ -107,8 +128,16 @@ export interface ServiceOptions {
   role?: string;
   annotations?: Record<string, string>;
   extraSelector?: Record<string, string>;
-  resourceVersion?: string;
+  /** The whole selector, instead of app, extraSelector and the colour. */
+  selector?: Record<string, string>;
+  /** Labels besides bluegreen.io/app. */
+  labels?: Record<string, string>;
+  /** null: none (an object as a test writes it, before the API server stores it). */
+  resourceVersion?: string | null;
+  uid?: string | null;
   deleting?: boolean;
+  /** Ports without a protocol, as a manifest usually has them. */
+  bare?: boolean;
 }
 
 export function service(o: ServiceOptions = {}): Service {
@@ -124,15 +153,15 @@ export function service(o: ServiceOptions = {}): Service {
     metadata: {
       name: o.name ?? app,
       namespace: o.namespace ?? NS,
-      uid: `uid-svc-${o.name ?? app}`,
-      resourceVersion: o.resourceVersion ?? '200',
-      labels: { [APP_LABEL]: app },
+      ...(o.uid === null ? {} : { uid: o.uid ?? `uid-svc-${o.name ?? app}` }),
+      ...(o.resourceVersion === null ? {} : { resourceVersion: o.resourceVersion ?? '200' }),
+      labels: { ...o.labels, ...(o.app === null ? {} : { [APP_LABEL]: app }) },
       ...(Object.keys(annotations).length ? { annotations } : {}),
       ...(o.deleting ? { deletionTimestamp: '2030-01-01T00:00:00Z' } : {}),
     },
     spec: {
-      selector: { app, ...o.extraSelector, ...(colour === null ? {} : { [slotKey]: colour }) },
-      ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' }],
+      selector: o.selector ?? { app, ...o.extraSelector, ...(colour === null ? {} : { [slotKey]: colour }) },
+      ports: [o.bare ? { port: 80, targetPort: 8080 } : { port: 80, targetPort: 8080, protocol: 'TCP' }],
     },
   };
 }

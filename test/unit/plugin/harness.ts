@@ -1,10 +1,11 @@
 // Drives `kubectl bg` in-process against a FakeCluster with a fixed clock.
 import type { Deployment, Service } from '../../../src/core/k8s-types.ts';
 import type { SwitchRecord } from '../../../src/core/history.ts';
-import { APP_LABEL, type Colour, HISTORY_ANNOTATION, LIVE_LABEL, ROLE_ANNOTATION, SLOT_LABEL_ANNOTATION } from '../../../src/core/labels.ts';
+import { type Colour, HISTORY_ANNOTATION, SLOT_LABEL_ANNOTATION } from '../../../src/core/labels.ts';
 import { runCli } from '../../../plugin/src/cli.ts';
 import type { ConnectOptions, Context } from '../../../plugin/src/context.ts';
 import { FakeCluster } from './fake-cluster.ts';
+import { deployment, service } from '../core/builders.ts';
 
 export const T0 = '2026-01-01T12:00:00.000Z';
 
@@ -95,41 +96,6 @@ export interface DepOptions {
   podLabels?: Record<string, string>;
 }
 
-export function dep(name: string, o: DepOptions = {}): Deployment {
-  const key = o.slotKey ?? 'slot';
-  const colourLabels: Record<string, string> = o.colour ? { [key]: o.colour } : {};
-  const podLabels = { app: 'shop', ...o.podLabels, ...colourLabels };
-  const replicas = o.replicas ?? 3;
-  const ready = o.ready ?? replicas;
-  const labels: Record<string, string> = { app: 'shop', ...o.labels };
-  if (o.app !== null) labels[APP_LABEL] = o.app ?? 'shop';
-  if (o.live === true || (o.live === undefined && o.colour === 'blue' && o.app !== null)) labels[LIVE_LABEL] = 'true';
-  else if (o.live === false || (o.live === undefined && o.colour === 'green' && o.app !== null)) labels[LIVE_LABEL] = 'false';
-  const d: Deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: 'default', labels, generation: 2 },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: 'shop', ...colourLabels } },
-      template: {
-        metadata: { labels: podLabels },
-        spec: { containers: [{ name: 'app', image: o.image ?? 'registry.example/shop:v1' }] },
-      },
-    },
-    status: {
-      observedGeneration: o.unobserved ? 1 : 2,
-      replicas,
-      updatedReplicas: o.updated ?? replicas,
-      readyReplicas: ready,
-      availableReplicas: ready,
-    },
-  };
-  if (o.annotations) d.metadata.annotations = o.annotations;
-  if (key !== 'slot' && o.app !== null) d.metadata.annotations = { ...d.metadata.annotations, [SLOT_LABEL_ANNOTATION]: key };
-  return d;
-}
-
 export interface SvcOptions {
   app?: string | null;
   selector?: Record<string, string>;
@@ -137,22 +103,6 @@ export interface SvcOptions {
   slotKey?: string;
   history?: SwitchRecord[];
   annotations?: Record<string, string>;
-}
-
-export function svc(name: string, o: SvcOptions = {}): Service {
-  const annotations: Record<string, string> = { ...o.annotations };
-  if (o.role !== null && o.role !== undefined) annotations[ROLE_ANNOTATION] = o.role;
-  else if (o.role === undefined && o.app !== null) annotations[ROLE_ANNOTATION] = 'active';
-  if (o.slotKey && o.slotKey !== 'slot') annotations[SLOT_LABEL_ANNOTATION] = o.slotKey;
-  if (o.history) annotations[HISTORY_ANNOTATION] = JSON.stringify(o.history);
-  const labels: Record<string, string> = { app: 'shop' };
-  if (o.app !== null) labels[APP_LABEL] = o.app ?? 'shop';
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: 'default', labels, ...(Object.keys(annotations).length ? { annotations } : {}) },
-    spec: { selector: o.selector ?? { app: 'shop', slot: 'blue' }, ports: [{ port: 80, targetPort: 8080 }] },
-  };
 }
 
 /** The usual enrolled app: shop-blue live (v1), shop-green idle with `green` options. */
@@ -166,4 +116,58 @@ export function seedShop(c: FakeCluster, o: { green?: DepOptions; blue?: DepOpti
   c.put('services', svc('shop', o.service));
   if (o.preview) c.put('services', svc('shop-preview', { role: 'preview', selector: { app: 'shop', slot: 'green' } }));
   c.tick();
+}
+
+/**
+ * A Deployment of the plugin's tests: the core builder (test/unit/core/builders.ts) with what
+ * kubectl bg sees in namespace default: 3 replicas, generation 2, one bare container, no uid or
+ * resourceVersion; not enrolled with app: null, no colour with colour: null; blue live and green
+ * idle unless told; a rollout in progress with ready, updated or unobserved.
+ */
+export function dep(name: string, o: DepOptions = {}): Deployment {
+  const key = o.slotKey ?? 'slot';
+  const replicas = o.replicas ?? 3;
+  const ready = o.ready ?? replicas;
+  const enrolled = o.app !== null;
+  const live = o.live === true || (o.live === undefined && o.colour === 'blue' && enrolled) ? true : o.live === false || (o.live === undefined && o.colour === 'green' && enrolled) ? false : undefined;
+  const annotations = { ...o.annotations, ...(key !== 'slot' && enrolled ? { [SLOT_LABEL_ANNOTATION]: key } : {}) };
+  return deployment({
+    name,
+    namespace: 'default',
+    colour: o.colour ?? null,
+    app: o.app === null ? null : (o.app ?? 'shop'),
+    appLabel: 'shop',
+    slotKey: key,
+    image: o.image ?? 'registry.example/shop:v1',
+    replicas,
+    generation: 2,
+    uid: null,
+    resourceVersion: null,
+    bare: true,
+    ...(o.podLabels ? { templateLabels: o.podLabels } : {}),
+    ...(o.labels ? { labels: o.labels } : {}),
+    ...(live === undefined ? {} : { live }),
+    ...(Object.keys(annotations).length ? { annotations } : {}),
+    status: { observedGeneration: o.unobserved ? 1 : 2, replicas, updatedReplicas: o.updated ?? replicas, readyReplicas: ready, availableReplicas: ready },
+  });
+}
+
+/** A Service of the plugin's tests: the core builder, in namespace default, active unless told (role: null: none), selecting slot=blue. */
+export function svc(name: string, o: SvcOptions = {}): Service {
+  const annotations: Record<string, string> = { ...o.annotations };
+  if (o.slotKey && o.slotKey !== 'slot') annotations[SLOT_LABEL_ANNOTATION] = o.slotKey;
+  if (o.history) annotations[HISTORY_ANNOTATION] = JSON.stringify(o.history);
+  const role = o.role === null ? undefined : (o.role ?? (o.app !== null ? 'active' : undefined));
+  return service({
+    name,
+    namespace: 'default',
+    app: o.app === null ? null : (o.app ?? 'shop'),
+    labels: { app: 'shop' },
+    ...(role ? { role } : {}),
+    ...(Object.keys(annotations).length ? { annotations } : {}),
+    selector: o.selector ?? { app: 'shop', slot: 'blue' },
+    uid: null,
+    resourceVersion: null,
+    bare: true,
+  });
 }
