@@ -19,11 +19,23 @@ export type SwitchReadiness =
       reason: string;
     };
 
-/** Whether `target`, the Deployment of `to`, may take the traffic at `required` replicas. */
-export function switchReadiness(view: AppView, to: Colour, target: Deployment, required: number, now: Date, read: CheckReader): SwitchReadiness {
+/**
+ * Whether `target`, the Deployment of `to`, may take the traffic at `required` replicas. `checkView`
+ * is the app whose history judges the pre-switch check's exemption for a rollback: the webhook's is
+ * the Service as stored, not as the request would make it (its own record appended); default `view`.
+ */
+export function switchReadiness(
+  view: AppView,
+  to: Colour,
+  target: Deployment,
+  required: number,
+  now: Date,
+  read: CheckReader,
+  checkView: AppView = view,
+): SwitchReadiness {
   const pending = pendingSwitchBlocker(view, to, now);
   if (pending) return { ok: false, blocker: 'pending', reason: pending };
-  const gate = preSwitchCheckGate(view, to, read);
+  const gate = preSwitchCheckGate(checkView, to, read);
   if (gate) return { ok: false, blocker: gate.state === 'failed' ? 'check-failed' : 'checking', reason: gate.reason };
   const ready = readyToServe(target, required);
   return ready.ok ? ready : { ok: false, blocker: 'not-ready', reason: ready.reason };

@@ -6,8 +6,10 @@ import { relative } from './time.ts';
 
 export function renderHistory(items: readonly SwitchRecord[], p: Painter, now: Date, wide = false): string {
   const c = (x: string) => p.paint(colourStyle(x), x);
+  // Why, when any record says (a rollback after a failed post-switch check, say).
+  const reasons = items.some((r) => r.reason);
   return table(
-    ['#', 'KIND', 'FROM', 'TO', 'AGE', 'BY', 'IMAGES', ...(wide ? ['AT', 'FROM TEMPLATE', 'TO TEMPLATE'] : [])],
+    ['#', 'KIND', 'FROM', 'TO', 'AGE', 'BY', 'IMAGES', ...(wide ? ['AT', 'FROM TEMPLATE', 'TO TEMPLATE'] : []), ...(reasons ? ['REASON'] : [])],
     items.map((r, i) => [
       String(i + 1),
       r.kind + (r.forced ? ' (forced)' : '') + (r.breakGlass ? ' (break-glass)' : ''),
@@ -17,6 +19,7 @@ export function renderHistory(items: readonly SwitchRecord[], p: Painter, now: D
       r.by ?? '<unknown>',
       (r.images ?? []).join(' ') || '<none>',
       ...(wide ? [r.at, r.fromTemplate ?? '<none>', r.toTemplate ?? '<none>'] : []),
+      ...(reasons ? [r.reason ?? ''] : []),
     ]),
   );
 }

@@ -458,7 +458,10 @@ function decideService(req: AdmissionRequest, stored: AppView, now: Date, ctx: A
   const current = before[slotKey];
   const currentD = isColour(current) ? view.deployments[current] : undefined;
   const required = currentD?.spec?.replicas ?? target.spec?.replicas ?? 1;
-  const readiness = switchReadiness(view, colour, target, required, now, (d, phase) => readCheck(d, phase, ctx.seal));
+  // The check's exemption for a rollback ("the version live before the last switch") is judged on the
+  // history as stored: the request appends its own record (a rollback's from is not the target).
+  const storedView = withService(stored, oldSvc);
+  const readiness = switchReadiness(view, colour, target, required, now, (d, phase) => readCheck(d, phase, ctx.seal), storedView);
   const why = readiness.ok ? undefined : readiness.reason;
   // A person switching an app that Git declares: the next sync sets the selector back.
   const declarer = gitApplierOf(req.options) ? undefined : declarerOfApp(view);
