@@ -88,6 +88,14 @@ describe('switchReadiness', () => {
     const withPre = annotated(svc, { [CHECK_TEMPLATE_ANNOTATION.pre]: 'shop-smoke' });
     expect(switchReadiness(viewOf([blue, green], [withPre]), 'green', green, 2, NOW, read)).toMatchObject({ ok: false, blocker: 'checking' });
   });
+  it("the check's exemption (the version live before the last switch) is judged on checkView's history", () => {
+    const withPre = annotated(svc, { [CHECK_TEMPLATE_ANNOTATION.pre]: 'shop-smoke' });
+    const back = switchRecord(viewOf([blue, green], [withPre]), 'switch', 'green', 'blue', NOW);
+    const appended = viewOf([blue, green], [annotated(withPre, { [HISTORY_ANNOTATION]: JSON.stringify([back]) })]);
+    const stored = viewOf([blue, green], [withPre]);
+    expect(switchReadiness(appended, 'green', green, 2, NOW, read)).toEqual({ ok: true });
+    expect(switchReadiness(appended, 'green', green, 2, NOW, read, stored)).toMatchObject({ ok: false, blocker: 'checking' });
+  });
   it('then rollout and availability at the required replicas', () => {
     const r = switchReadiness(viewOf([blue, green], [svc]), 'green', green, 3, NOW, read);
     expect(r).toEqual({ ok: false, blocker: 'not-ready', reason: 'shop-green is scaled to 2 replicas, fewer than the 3 the live colour runs' });
