@@ -3,6 +3,7 @@
 // webhook's leader-elected loop.
 import type { AppView } from './app.ts';
 import { declaredPhrase, declarerOfApp } from './gitops.ts';
+import { hpasScaling } from './hpa.ts';
 import { lastSwitch, parseHistory } from './history.ts';
 import { annotationsOf } from './k8s-types.ts';
 import { HISTORY_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
@@ -41,6 +42,10 @@ export function whyOldColourStays(view: AppView): string | undefined {
   const idle = view.deployments[view.idle];
   if (!idle) return `no ${view.idle} Deployment`;
   if ((idle.spec?.replicas ?? 0) === 0) return `${idle.metadata.name} is already scaled down`;
+  // Never against an HPA: it owns the replicas of what it scales (one that follows the live colour is retargeted first).
+  const hpa = hpasScaling(view, idle.metadata.name)[0];
+  if (hpa)
+    return `HorizontalPodAutoscaler ${hpa.metadata.name} scales ${idle.metadata.name}; kube-bluegreen does not scale down a Deployment an HPA scales (point the HPA at the live colour, or delete it, then scale ${idle.metadata.name} to 0)`;
   const last = lastSwitch(parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]).records);
   const stillPrevious = last?.from === view.idle && last.fromTemplate === templateHash(idle.spec?.template, view.slotKey);
   if (!stillPrevious) return `${idle.metadata.name} runs a new version since the switch; leaving it up`;
