@@ -3,6 +3,7 @@ import type { AppView } from './app.ts';
 import { availabilityOf, readyToServe } from './availability.ts';
 import { nsFlag } from './commands.ts';
 import { declaredPhrase, switchWith, declarerOfApp } from './gitops.ts';
+import { type HpaStatus, hpaStatuses, planHpa } from './hpa.ts';
 import { lastSwitch, parseHistory, type SwitchRecord } from './history.ts';
 import type { Deployment } from './k8s-types.ts';
 import { annotationsOf } from './k8s-types.ts';
@@ -50,6 +51,9 @@ export interface AppStatus {
   problems: string[];
   /** Who declares the app ("deployed from Git by Argo CD (...)"; switches are commits then), or null. */
   declaredBy: string | null;
+  /** The app's HorizontalPodAutoscalers: which colour each scales (one follows the live colour), and what kube-bluegreen will not do about them. */
+  hpas: HpaStatus[];
+  hpaWarning: string | null;
 }
 
 export interface PendingStatus {
@@ -108,6 +112,8 @@ export function appStatus(view: AppView): AppStatus {
     lastChange: newestOutcome(view),
     problems,
     declaredBy: git ? declaredPhrase(git) : null,
+    hpas: hpaStatuses(view),
+    hpaWarning: planHpa(view, { scaleDownPending: false }).warning ?? null,
   };
   const p = pending[0];
   if (p && view.live && view.idle)

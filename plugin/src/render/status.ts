@@ -46,6 +46,12 @@ export function renderTree(s: AppStatus, o: RenderOptions): string {
     header.push([i === 0 ? 'Pending' : '', `${c.summary} by ${c.by || 'an unknown user'}, ${c.at ? relative(c.at, o.now) : 'at an unknown time'}, recorded on ${c.holder}: ${c.images.join(' ')}`]);
   if (s.lastChange && !s.lastChange.applied)
     header.push(['Not applied', p.paint('red', `${s.lastChange.summary} by ${s.lastChange.by || 'an unknown user'} (${relative(s.lastChange.at, o.now)}): ${s.lastChange.reason ?? 'no reason given'}`)]);
+  for (const [i, h] of s.hpas.entries()) {
+    const scales = h.colour ? `${p.paint(colourStyle(h.colour), h.colour)}${h.follows === 'live' ? ' (live)' : ' (idle)'}` : h.target;
+    const current = h.currentReplicas === null ? '' : `, ${h.currentReplicas} current${h.desiredReplicas !== null && h.desiredReplicas !== h.currentReplicas ? `, ${h.desiredReplicas} desired` : ''}`;
+    header.push([i === 0 ? 'HPA' : '', `${h.name} scales ${h.colour ? `${h.target}, ` : ''}${scales}: ${h.minReplicas}-${h.maxReplicas ?? '?'} replicas${current}`]);
+  }
+  if (s.hpaWarning) header.push([s.hpas.length ? '' : 'HPA', p.paint('red', s.hpaWarning)]);
   if (o.wide) header.push(['Slot label', s.slotLabel]);
   s.problems.forEach((problem, i) => header.push([i === 0 ? 'Problems' : '', p.paint('red', problem)]));
   let text = fields(header);

@@ -180,6 +180,8 @@ describe('appStatus: the whole view model', () => {
       lastChange: null,
       problems: [],
       declaredBy: null,
+      hpas: [],
+      hpaWarning: null,
     });
   });
 

@@ -29,6 +29,8 @@ function status(over: Partial<AppStatus> = {}): AppStatus {
     lastChange: null,
     problems: [],
     declaredBy: null,
+    hpas: [],
+    hpaWarning: null,
     ...over,
   };
 }
