@@ -6,7 +6,7 @@
 // scale it on the idle colour's own load (none: its minimum) and is not supported: reported, and
 // neither retargeted nor fought. Pure: the reconciler performs what planHpa returns.
 import type { AppView } from './app.ts';
-import { declaredPhrase, declarerOfApp, type Declarer, gitDeclarerOf, helmReleaseOf } from './gitops.ts';
+import { declaredPhrase, declarerOfApp, gitDeclarerOf, helmReleaseOf } from './gitops.ts';
 import type { HorizontalPodAutoscaler } from './k8s-types.ts';
 import { labelsOf } from './k8s-types.ts';
 import { APP_LABEL, type Colour, COLOURS, LIVE_LABEL } from './labels.ts';
@@ -61,13 +61,14 @@ export function hpasScaling(view: AppView, name: string | undefined): Horizontal
 
 const hpaName = (h: HorizontalPodAutoscaler) => h.metadata.name ?? '';
 
-/** Who declares an HPA, whose next round would undo a retarget: the HPA's own markers, or the app's declarer. */
-function declarerOfHpa(view: AppView, h: HorizontalPodAutoscaler): Declarer | undefined {
+/** Who declares an HPA, whose next round would undo a retarget (its own markers, or the app's declarer), as a phrase; undefined: nobody. */
+function hpaDeclaredPhrase(view: AppView, h: HorizontalPodAutoscaler): string | undefined {
   const own = gitDeclarerOf(h);
-  if (own) return own;
+  if (own) return declaredPhrase(own);
   const release = helmReleaseOf(h);
-  if (release) return { tool: 'helm', how: `Helm release ${release}` };
-  return declarerOfApp(view);
+  if (release) return `declared by Helm release ${release}`;
+  const app = declarerOfApp(view);
+  return app ? `of app ${view.app}, which is ${declaredPhrase(app)}` : undefined;
 }
 
 /**
@@ -106,16 +107,16 @@ export function planHpa(view: AppView, o: { scaleDownPending: boolean }): HpaPla
   const idle = view.deployments[view.idle];
   const liveName = live?.metadata.name;
   if (!live || !liveName) return strayWarning ? { warning: strayWarning } : {};
-  const declarer = declarerOfHpa(view, hpa);
+  const declared = hpaDeclaredPhrase(view, hpa);
   const name = hpaName(hpa);
 
   // 1. It scales the idle colour (the colour that was live before a switch or a rollback): point it at the live one.
   if (colourOfHpa(view, hpa) === view.idle) {
     const from = hpaTargetOf(hpa) ?? '';
-    if (declarer)
+    if (declared)
       return {
         warning:
-          `HorizontalPodAutoscaler ${name} scales ${from}, the idle colour, and is ${declaredPhrase(declarer)}: kube-bluegreen writes nothing it declares. ` +
+          `HorizontalPodAutoscaler ${name} scales ${from}, the idle colour, and is ${declared}: kube-bluegreen writes nothing declared there. ` +
           `Set its scaleTargetRef.name to ${liveName} there, in the change that switches to ${view.live}`,
       };
     return {
