@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { isApiError } from './cluster.ts';
 import * as abort from './commands/abort.ts';
+import * as check from './commands/check.ts';
 import * as completion from './commands/completion.ts';
 import * as history from './commands/history.ts';
 import * as init from './commands/init.ts';
@@ -41,6 +42,7 @@ Docs: plugin/README.md.`,
   status.register(program, ctx, done);
   switchCmd.register(program, ctx, done);
   rollback.register(program, ctx, done);
+  check.register(program, ctx, done);
   init.register(program, ctx, done);
   history.register(program, ctx, done);
   abort.register(program, ctx, done);

@@ -128,6 +128,81 @@ export function preSwitchCheckGate(view: AppView, to: Colour, read: Reader): { r
   return undefined;
 }
 
+/** Where a check stands, for `kubectl bg check` and `status` (read without the seal: to show, never to act on). */
+export interface CheckView {
+  phase: CheckPhase;
+  /** The CronJob named by the app. */
+  template: string;
+  colour: Colour;
+  deployment: string;
+  /** The colour's current version (templateHash): the one a result must name to count. */
+  version: string;
+  /** 'waiting': no check of this version yet (it starts once the colour is rolled out and available). */
+  state: 'waiting' | CheckState;
+  job: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  reason: string | null;
+  /** The last check of an older version, when the current one has none yet. */
+  previous: { version: string; state: CheckState; job: string } | null;
+}
+
+/**
+ * The checks that matter now: the pre-switch check of the idle colour's version (none when that
+ * colour runs the live version, or the version live before the last switch: a rollback needs none)
+ * and the post-switch check of the live colour's version (after a switch to it).
+ */
+export function checkViews(view: AppView, read: Reader): CheckView[] {
+  const out: CheckView[] = [];
+  if (!view.live || !view.idle) return out;
+  const live = view.deployments[view.live];
+  const liveVersion = templateHash(live?.spec?.template, view.slotKey);
+  const last = lastSwitch(parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]).records);
+  const wanted: { phase: CheckPhase; colour: Colour }[] = [
+    { phase: 'pre', colour: view.idle },
+    { phase: 'post', colour: view.live },
+  ];
+  for (const { phase, colour } of wanted) {
+    const template = checkTemplateOf(view, phase);
+    const d = view.deployments[colour];
+    if (!template || !d) continue;
+    const version = templateHash(d.spec?.template, view.slotKey);
+    const r = read(d, phase);
+    if (phase === 'pre' && (version === liveVersion || isPreviousLive(view, colour))) continue;
+    if (phase === 'post' && r?.version !== version && (last?.to !== colour || last.toTemplate !== version)) continue;
+    const current = r?.version === version ? r : undefined;
+    out.push({
+      phase,
+      template,
+      colour,
+      deployment: d.metadata.name ?? '',
+      version,
+      state: current?.state ?? 'waiting',
+      job: current?.job ?? null,
+      startedAt: current?.startedAt ?? null,
+      finishedAt: current?.finishedAt ?? null,
+      reason: current?.reason ?? null,
+      previous: r && !current ? { version: r.version, state: r.state, job: r.job } : null,
+    });
+  }
+  return out;
+}
+
+/**
+ * `kubectl bg check --rerun`: the JSON patch that removes the result of the last check of `phase`
+ * on `d` (guarded by its value), so that the reconciler runs the check again for the version the
+ * colour runs now. Undefined when there is nothing to remove.
+ */
+export function rerunCheckPatch(d: Deployment, phase: CheckPhase): JsonOp[] | undefined {
+  const key = CHECK_RESULT_ANNOTATION[phase];
+  const current = annotationsOf(d)[key];
+  if (current === undefined) return undefined;
+  return [
+    { op: 'test', path: annotationPath(key), value: current },
+    { op: 'remove', path: annotationPath(key) },
+  ];
+}
+
 export type CheckAction =
   /** Record the check as running on `deployment` (then create the Job, in that order: a Job never runs unrecorded). */
   | { kind: 'start-check'; phase: CheckPhase; deployment: string; colour: Colour; template: string; job: string; ops: JsonOp[]; record: CheckRecord }
@@ -208,7 +283,7 @@ export function planChecks(input: CheckPlanInput): CheckPlan {
       const ops = recordOps(d, phase, seal.sealObject({ ...done }));
       // A post-switch check that failed for the version live now, with the old colour still warm: roll back.
       if (phase === 'post' && !passed && r.version === version) {
-        const back = rollbackFor(view, reason ?? 'failed', now);
+        const back = rollbackFor(view, reason ?? 'failed', now, seal);
         if (back) return { action: { ...back, record: done, deployment: d.metadata.name, ops }, needJobs };
       }
       return { action: { kind: 'finish-check', phase, deployment: d.metadata.name, ops, record: done }, needJobs };
@@ -236,12 +311,21 @@ export function planChecks(input: CheckPlanInput): CheckPlan {
   return { needJobs, ...(recheckMs !== undefined ? { recheckMs } : {}) };
 }
 
-function rollbackFor(view: AppView, reason: string, now: Date): Omit<Extract<CheckAction, { kind: 'check-rollback' }>, 'record' | 'deployment' | 'ops'> | undefined {
+function rollbackFor(
+  view: AppView,
+  reason: string,
+  now: Date,
+  seal: RecordSeal,
+): Omit<Extract<CheckAction, { kind: 'check-rollback' }>, 'record' | 'deployment' | 'ops'> | undefined {
   const svc = view.active!;
   const from = view.live!;
   const to = view.idle!;
   const old = view.deployments[to];
   if (!old || !isPreviousLive(view, to) || !readyToServe(old, view.deployments[from]?.spec?.replicas ?? 1).ok) return undefined;
+  // Never back onto a version whose own post-switch check failed (after a rollback whose check
+  // fails too, say the check itself is broken): that would switch back and forth for ever.
+  const there = readCheck(old, 'post', seal);
+  if (there?.state === 'failed' && there.version === templateHash(old.spec?.template, view.slotKey)) return undefined;
   const records = parseHistory(annotationsOf(svc)[HISTORY_ANNOTATION]).records;
   const why = `post-switch check failed: ${reason}`;
   const rec: SwitchRecord = {

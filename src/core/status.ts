@@ -1,6 +1,7 @@
 // Where an app stands: the pure view model behind `kubectl bg status`.
 import type { AppView } from './app.ts';
 import { availabilityOf, readyToServe } from './availability.ts';
+import { type CheckView, checkViews, preSwitchCheckGate, readCheckUnverified } from './checks.ts';
 import { nsFlag } from './commands.ts';
 import { declaredPhrase, switchWith, declarerOfApp } from './gitops.ts';
 import { type HpaStatus, hpaStatuses, planHpa } from './hpa.ts';
@@ -12,7 +13,8 @@ import { type ChangeOutcome, pendingChanges, readLastChange } from './pending-ch
 import { whyOldColourStays } from './scale-down.ts';
 import { imagesOf, templateHash } from './template.ts';
 
-export type Phase = 'stable' | 'idle-rolling-out' | 'ready-to-switch' | 'degraded';
+/** 'checking' / 'check-failed': the idle colour is rolled out and available, and its pre-switch check is running or waiting to start / failed. */
+export type Phase = 'stable' | 'idle-rolling-out' | 'checking' | 'check-failed' | 'ready-to-switch' | 'degraded';
 
 export interface ColourStatus {
   colour: Colour;
@@ -51,6 +53,8 @@ export interface AppStatus {
   problems: string[];
   /** Who declares the app ("deployed from Git by Argo CD (...)"; switches are commits then), or null. */
   declaredBy: string | null;
+  /** The release gates that matter now: the idle colour's pre-switch check, the live colour's post-switch check. */
+  checks: CheckView[];
   /** The app's HorizontalPodAutoscalers: which colour each scales (one follows the live colour), and what kube-bluegreen will not do about them. */
   hpas: HpaStatus[];
   hpaWarning: string | null;
@@ -112,6 +116,7 @@ export function appStatus(view: AppView): AppStatus {
     lastChange: newestOutcome(view),
     problems,
     declaredBy: git ? declaredPhrase(git) : null,
+    checks: checkViews(view, readCheckUnverified),
     hpas: hpaStatuses(view),
     hpaWarning: planHpa(view, { scaleDownPending: false }).warning ?? null,
   };
@@ -166,7 +171,10 @@ function phaseOf(view: AppView, last: SwitchRecord | undefined): { phase: Phase;
   if ((idle.spec?.replicas ?? 0) === 0)
     return { phase: 'stable', message: `${view.idle} is scaled down` };
   const idleReady = readyToServe(idle, liveReplicas);
-  if (idleReady.ok)
+  if (idleReady.ok) {
+    const gate = preSwitchCheckGate(view, view.idle, readCheckUnverified);
+    if (gate) return { phase: gate.state === 'failed' ? 'check-failed' : 'checking', message: `${view.idle} is rolled out and available, but ${gate.reason}` };
     return { phase: 'ready-to-switch', message: `${view.idle} is rolled out and available; run 'kubectl bg switch ${app}'` };
+  }
   return { phase: 'idle-rolling-out', message: idleReady.reason };
 }

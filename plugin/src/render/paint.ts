@@ -34,7 +34,9 @@ export function phaseStyle(p: Phase): Style {
     case 'ready-to-switch':
       return 'cyan';
     case 'idle-rolling-out':
+    case 'checking':
       return 'yellow';
+    case 'check-failed':
     case 'degraded':
       return 'red';
   }

@@ -1,5 +1,6 @@
 // The status view model (src/core/status.ts AppStatus) as text: a tree for one
 // app, a table for many. Pure: same input, same string.
+import type { CheckView } from '../../../src/core/checks.ts';
 import type { SwitchRecord } from '../../../src/core/history.ts';
 import type { AppStatus, ColourStatus } from '../../../src/core/status.ts';
 import { colourStyle, type Painter, phaseStyle } from './paint.ts';
@@ -20,6 +21,26 @@ export function describeSwitch(r: SwitchRecord | null, now: Date, p: Painter): s
   const by = r.by ? ` by ${r.by}` : '';
   const forced = (r.forced ? ' (forced)' : '') + (r.breakGlass ? ' (break-glass)' : '');
   return `${r.kind} ${p.paint(colourStyle(r.from), r.from)} -> ${p.paint(colourStyle(r.to), r.to)}, ${relative(r.at, now)}${by}${forced}`;
+}
+
+export const CHECK_TITLE = { pre: 'Pre-switch check', post: 'Post-switch check' } as const;
+
+/** One check on one line: which version of which colour, from which CronJob, and where it stands. */
+export function describeCheck(c: CheckView, now: Date, p: Painter): string {
+  const what = `${p.paint(colourStyle(c.colour), c.colour)} version ${c.version.slice(0, 8)} (CronJob ${c.template})`;
+  const job = c.job ? `, Job ${c.job}` : '';
+  switch (c.state) {
+    case 'waiting': {
+      const prev = c.previous ? `; the last check, of version ${c.previous.version.slice(0, 8)}, ${c.previous.state}` : '';
+      return `${what}: ${p.paint('yellow', 'waiting')} to start (once ${c.deployment} is rolled out and available)${prev}`;
+    }
+    case 'running':
+      return `${what}: ${p.paint('yellow', 'running')}${job}, started ${relative(c.startedAt ?? '', now)}`;
+    case 'passed':
+      return `${what}: ${p.paint('green', 'passed')}${job}, ${relative(c.finishedAt ?? c.startedAt ?? '', now)}`;
+    case 'failed':
+      return `${what}: ${p.paint('red', 'failed')}${c.reason ? ` (${c.reason})` : ''}${job}, ${relative(c.finishedAt ?? c.startedAt ?? '', now)}`;
+  }
 }
 
 function counts(c: ColourStatus): string {
@@ -46,6 +67,7 @@ export function renderTree(s: AppStatus, o: RenderOptions): string {
     header.push([i === 0 ? 'Pending' : '', `${c.summary} by ${c.by || 'an unknown user'}, ${c.at ? relative(c.at, o.now) : 'at an unknown time'}, recorded on ${c.holder}: ${c.images.join(' ')}`]);
   if (s.lastChange && !s.lastChange.applied)
     header.push(['Not applied', p.paint('red', `${s.lastChange.summary} by ${s.lastChange.by || 'an unknown user'} (${relative(s.lastChange.at, o.now)}): ${s.lastChange.reason ?? 'no reason given'}`)]);
+  for (const c of s.checks) header.push([CHECK_TITLE[c.phase], describeCheck(c, o.now, p)]);
   for (const [i, h] of s.hpas.entries()) {
     const scales = h.colour ? `${p.paint(colourStyle(h.colour), h.colour)}${h.follows === 'live' ? ' (live)' : ' (idle)'}` : h.target;
     const current = h.currentReplicas === null ? '' : `, ${h.currentReplicas} current${h.desiredReplicas !== null && h.desiredReplicas !== h.currentReplicas ? `, ${h.desiredReplicas} desired` : ''}`;

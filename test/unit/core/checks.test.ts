@@ -7,14 +7,18 @@ import {
   CHECK_TEMPLATE_ANNOTATION,
   type CheckRecord,
   checkJob,
+  checkViews,
   type JobOutcome,
   planChecks,
   preSwitchCheckGate,
   readCheck,
+  readCheckUnverified,
+  rerunCheckPatch,
 } from '../../../src/core/checks.ts';
 import type { Deployment } from '../../../src/core/k8s-types.ts';
 import { HISTORY_ANNOTATION } from '../../../src/core/labels.ts';
 import { planSwitch } from '../../../src/core/switch-plan.ts';
+import { appStatus } from '../../../src/core/status.ts';
 import { templateHash } from '../../../src/core/template.ts';
 import { annotated, CTX, IMAGE_V2, NOW, SEAL, selecting, serviceUpdate, shop, viewOf } from './builders.ts';
 
@@ -132,5 +136,67 @@ describe('planChecks', () => {
     expect(job.metadata.labels).toMatchObject({ 'bluegreen.io/app': 'shop', 'bluegreen.io/check': 'pre', 'bluegreen.io/check-colour': 'green' });
     expect(job.spec.backoffLimit).toBe(0);
     expect(job.spec.template.spec.containers[0]!.env).toContainEqual({ name: 'BLUEGREEN_URL', value: `http://shop-preview.${view.namespace}.svc` });
+  });
+});
+
+describe('rollback after a failed post-switch check: never back and forth', () => {
+  const { blue, green, svc } = shop({ idleImage: IMAGE_V2, serviceAnnotations: PRE });
+  const vBlue = templateHash(blue.spec!.template, 'slot');
+  const vGreen = templateHash(green.spec!.template, 'slot');
+  // green (v2) went live, its post-switch check failed, the reconciler rolled back to blue; now blue's own check fails too.
+  const h = JSON.stringify([
+    { kind: 'switch', from: 'blue', to: 'green', at: '2030-01-02T03:00:00Z', fromTemplate: vBlue, toTemplate: vGreen },
+    { kind: 'rollback', from: 'green', to: 'blue', at: '2030-01-02T03:01:00Z', by: 'kube-bluegreen', fromTemplate: vGreen, toTemplate: vBlue },
+  ]);
+  const active = annotated(svc, { [CHECK_TEMPLATE_ANNOTATION.post]: 'shop-verify', [HISTORY_ANNOTATION]: h });
+  const blueRunning = withCheck(blue, { phase: 'post', colour: 'blue', version: vBlue, state: 'running', job: 'v2', startedAt: NOW.toISOString(), template: 'shop-verify' });
+  const input = (g: Deployment) => ({ view: viewOf([blueRunning, g], [active]), seal: SEAL, now: NOW, jobs: jobs({ v2: { state: 'failed' as const, reason: 'check broken' } }), suffix: 'x' });
+
+  it.each<[string, Deployment, string]>([
+    ['green failed its own post-switch check: the failure is recorded, no switch', withCheck(green, { phase: 'post', version: vGreen, state: 'failed', template: 'shop-verify' }), 'finish-check'],
+    ['green never failed one (its check passed): back to green', withCheck(green, { phase: 'post', version: vGreen, state: 'passed', template: 'shop-verify' }), 'check-rollback'],
+  ])('%s', (_name, g, kind) => {
+    expect(planChecks(input(g)).action?.kind).toBe(kind);
+  });
+});
+
+describe('checkViews: the checks that matter now (kubectl bg check, status)', () => {
+  const { blue, green, svc } = shop({ idleImage: IMAGE_V2, serviceAnnotations: PRE });
+  const vGreen = templateHash(green.spec!.template, 'slot');
+  const views = (ds: Deployment[], s = svc) => checkViews(viewOf(ds, [s]), readCheckUnverified);
+
+  it.each<[string, Deployment[], unknown[]]>([
+    ['no result yet: waiting', [blue, green], [{ phase: 'pre', colour: 'green', deployment: 'shop-green', version: vGreen, state: 'waiting', job: null, previous: null }]],
+    ['running', [blue, withCheck(green, { state: 'running', job: 'j1' })], [{ phase: 'pre', state: 'running', job: 'j1', startedAt: '2030-01-02T03:00:00.000Z' }]],
+    ['failed, with the reason', [blue, withCheck(green, { state: 'failed', job: 'j1', reason: 'BackoffLimitExceeded' })], [{ state: 'failed', reason: 'BackoffLimitExceeded' }]],
+    [
+      'a result for an older version: waiting, the old one shown',
+      [blue, withCheck(green, { state: 'passed', version: 'aaaaaaaaaaaa', job: 'old' })],
+      [{ state: 'waiting', job: null, previous: { version: 'aaaaaaaaaaaa', state: 'passed', job: 'old' } }],
+    ],
+    ['the idle colour runs the live version: none', [blue, shop({ serviceAnnotations: PRE }).green], []],
+  ])('%s', (_name, ds, expected) => {
+    expect(views(ds)).toMatchObject(expected);
+  });
+
+  it('status: checking while the check runs or waits, check-failed when it failed, ready-to-switch once passed', () => {
+    expect(appStatus(viewOf([blue, green], [svc])).phase).toBe('checking');
+    const failed = appStatus(viewOf([blue, withCheck(green, { state: 'failed', reason: 'smoke 3 of 7' })], [svc]));
+    expect([failed.phase, failed.message]).toEqual([
+      'check-failed',
+      `green is rolled out and available, but version ${vGreen} of shop-green has not passed its pre-switch check (CronJob shop-smoke): Job shop-green-pre-x failed (smoke 3 of 7); fix the version and roll it out again, or run the check again with 'kubectl bg check shop -n prod --rerun'`,
+    ]);
+    expect(appStatus(viewOf([blue, withCheck(green, {})], [svc])).phase).toBe('ready-to-switch');
+    expect(appStatus(viewOf([blue, withCheck(green, {})], [svc])).checks).toMatchObject([{ phase: 'pre', state: 'passed' }]);
+  });
+
+  it('--rerun removes the result, guarded by its value; nothing to remove without one', () => {
+    const d = withCheck(green, { state: 'failed' });
+    const value = d.metadata.annotations![CHECK_RESULT_ANNOTATION.pre];
+    expect(rerunCheckPatch(d, 'pre')).toEqual([
+      { op: 'test', path: '/metadata/annotations/bluegreen.io~1pre-switch-check-result', value },
+      { op: 'remove', path: '/metadata/annotations/bluegreen.io~1pre-switch-check-result' },
+    ]);
+    expect(rerunCheckPatch(green, 'pre')).toBeUndefined();
   });
 });

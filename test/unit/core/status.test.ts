@@ -180,6 +180,7 @@ describe('appStatus: the whole view model', () => {
       lastChange: null,
       problems: [],
       declaredBy: null,
+      checks: [],
       hpas: [],
       hpaWarning: null,
     });

@@ -99,7 +99,7 @@ describe('completion', () => {
   }
 
   it.each([
-    [[''], ['status\t', 'switch\t', 'rollback\t', 'init\t', 'history\t', 'abort\t', 'completion\t'], 4],
+    [[''], ['status\t', 'switch\t', 'rollback\t', 'check\t', 'init\t', 'history\t', 'abort\t', 'completion\t'], 4],
     [['s'], ['status\t', 'switch\t'], 4],
     [['switch', ''], ['shop'], 4],
     [['status', 'sh'], ['shop'], 4],

@@ -29,6 +29,7 @@ function status(over: Partial<AppStatus> = {}): AppStatus {
     lastChange: null,
     problems: [],
     declaredBy: null,
+    checks: [],
     hpas: [],
     hpaWarning: null,
     ...over,
@@ -270,5 +271,19 @@ describe('table helpers', () => {
     expect(table(['A', 'LONG HEADER', 'C'], [['xx', '', 'z'], ['y', 'b', '']])).toBe('A    LONG HEADER   C\nxx                 z\ny    b\n');
     expect(columns([['\x1b[31mred\x1b[0m', 'x'], ['r', 'y']], '  ')).toBe('  \x1b[31mred\x1b[0m   x\n  r     y\n');
     expect(fields([['Name', 'a'], ['Namespace', 'b'], ['', 'c']])).toBe('Name:      a\nNamespace: b\n           c\n');
+  });
+});
+
+describe('release checks in the tree', () => {
+  it('one row per check, after the last switch', () => {
+    const s = status({
+      phase: 'checking',
+      checks: [
+        { phase: 'pre', template: 'shop-smoke', colour: 'green', deployment: 'shop-green', version: 'bbbbbbbbbbbb', state: 'running', job: 'shop-green-pre-bbbbbbbb-x1', startedAt: '2026-01-01T11:59:50.000Z', finishedAt: null, reason: null, previous: null },
+      ],
+    });
+    const lines = renderTree(s, { paint: plain, now }).split('\n');
+    const i = lines.findIndex((l) => l.startsWith('Last switch:'));
+    expect(lines[i + 1]).toBe('Pre-switch check: green version bbbbbbbb (CronJob shop-smoke): running, Job shop-green-pre-bbbbbbbb-x1, started 10s ago');
   });
 });
