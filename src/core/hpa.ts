@@ -9,10 +9,10 @@ import type { AppView } from './app.ts';
 import { declaredPhrase, declarerOfApp, gitDeclarerOf, helmReleaseOf } from './gitops.ts';
 import type { HorizontalPodAutoscaler } from './k8s-types.ts';
 import { labelsOf } from './k8s-types.ts';
-import { APP_LABEL, type Colour, COLOURS, LIVE_LABEL } from './labels.ts';
-import { escapePointer } from './pending-change.ts';
+import { APP_LABEL, type Colour, COLOURS, LIVE_LABEL, RAISED_GENERATION_ANNOTATION } from './labels.ts';
+import { annotationPath, escapePointer } from './pending-change.ts';
 
-type JsonOp = { op: 'test' | 'replace'; path: string; value?: unknown };
+type JsonOp = { op: 'test' | 'add' | 'replace'; path: string; value?: unknown };
 
 export type HpaAction =
   /** Point the app's HPA at the live Deployment (it still scales the colour that was live before). */
@@ -91,10 +91,11 @@ export function hpaProblem(view: AppView): string | undefined {
 }
 
 /**
- * The next thing to do about the app's HPA. `scaleDownPending`: the old colour is warm after a
- * switch and due to be scaled down (its replicas are then left as the switch found them).
+ * The next thing to do about the app's HPA. The idle colour is raised also while it is the old colour,
+ * warm after a switch: a rollback then finds it at the live count. The raise records the generation it
+ * produced (RAISED_GENERATION_ANNOTATION), so that the scale-down still takes it for unchanged.
  */
-export function planHpa(view: AppView, o: { scaleDownPending: boolean }): HpaPlan {
+export function planHpa(view: AppView): HpaPlan {
   const stray = view.hpas.find((h) => colourOfHpa(view, h) === undefined);
   const strayWarning = stray
     ? `HorizontalPodAutoscaler ${hpaName(stray)} (label ${APP_LABEL}=${view.app}) scales ${describeTarget(stray)}, which is not a colour of app ${view.app}; kube-bluegreen leaves it alone`
@@ -138,7 +139,7 @@ export function planHpa(view: AppView, o: { scaleDownPending: boolean }): HpaPla
   const want = live.spec?.replicas ?? 1;
   const have = idle?.spec?.replicas ?? 0;
   const idleName = idle?.metadata.name;
-  if (!idle || !idleName || have === 0 || have >= want || o.scaleDownPending) return strayWarning ? { warning: strayWarning } : {};
+  if (!idle || !idleName || have === 0 || have >= want) return strayWarning ? { warning: strayWarning } : {};
   const appDeclarer = declarerOfApp(view);
   if (appDeclarer)
     return {
@@ -158,6 +159,8 @@ export function planHpa(view: AppView, o: { scaleDownPending: boolean }): HpaPla
         { op: 'test', path: '/metadata/resourceVersion', value: idle.metadata.resourceVersion },
         { op: 'test', path: `/metadata/labels/${escapePointer(LIVE_LABEL)}`, value: 'false' },
         { op: 'replace', path: '/spec/replicas', value: want },
+        ...(idle.metadata.annotations ? [] : [{ op: 'add' as const, path: '/metadata/annotations', value: {} }]),
+        { op: 'add', path: annotationPath(RAISED_GENERATION_ANNOTATION), value: String((idle.metadata.generation ?? 1) + 1) },
       ],
     },
   };

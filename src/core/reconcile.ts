@@ -17,7 +17,7 @@ import {
 } from './labels.ts';
 import { annotationPath, type ChangeOutcome, escapePointer, isSettled, type PendingChange, readLastChange, type RecordSeal } from './pending-change.ts';
 import { type HpaAction, planHpa } from './hpa.ts';
-import { scaleDownDue, whyOldColourStays } from './scale-down.ts';
+import { scaleDownDue } from './scale-down.ts';
 import { imagesOf, templateHash } from './template.ts';
 
 export type JsonOp = { op: 'test' | 'add' | 'replace' | 'remove'; path: string; value?: unknown };
@@ -197,8 +197,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     if (falseDue) return { action: falseDue, staleLive, ...(recheckMs !== undefined ? { recheckMs } : {}) };
   }
   // 3. The HPA follows the live colour; the idle colour keeps the capacity the HPA gives the live one.
-  const scaleDownPending = annotationsOf(view.active)[SCALE_DOWN_AT_ANNOTATION] !== undefined && whyOldColourStays(view) === undefined;
-  const hpa = planHpa(view, { scaleDownPending });
+  const hpa = planHpa(view);
   const hpaWarning = hpa.warning !== undefined ? { hpaWarning: hpa.warning } : {};
   if (hpa.action) return { action: hpa.action, staleLive, ...hpaWarning };
   // 4. The old colour's scale-down, never of a colour labelled live, nor of one an HPA scales.

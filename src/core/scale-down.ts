@@ -6,7 +6,7 @@ import { declaredPhrase, declarerOfApp } from './gitops.ts';
 import { hpasScaling } from './hpa.ts';
 import { lastSwitch, parseHistory } from './history.ts';
 import { annotationsOf } from './k8s-types.ts';
-import { HISTORY_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
+import { HISTORY_ANNOTATION, RAISED_GENERATION_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
 import { templateHash } from './template.ts';
 
 export type ScaleDownAction =
@@ -49,7 +49,9 @@ export function whyOldColourStays(view: AppView): string | undefined {
   const last = lastSwitch(parseHistory(annotationsOf(view.active)[HISTORY_ANNOTATION]).records);
   const stillPrevious = last?.from === view.idle && last.fromTemplate === templateHash(idle.spec?.template, view.slotKey);
   if (!stillPrevious) return `${idle.metadata.name} runs a new version since the switch; leaving it up`;
-  if (last.fromGeneration !== undefined && idle.metadata.generation !== last.fromGeneration)
+  // A raise to the live count by the reconciler (an HPA scaled the live colour up) is not a change by hand.
+  const raisedByUs = annotationsOf(idle)[RAISED_GENERATION_ANNOTATION] === String(idle.metadata.generation);
+  if (last.fromGeneration !== undefined && idle.metadata.generation !== last.fromGeneration && !raisedByUs)
     return `${idle.metadata.name} was changed since the switch (generation ${last.fromGeneration} -> ${idle.metadata.generation}, e.g. scaled by hand); leaving it as it is`;
   return undefined;
 }

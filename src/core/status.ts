@@ -118,7 +118,7 @@ export function appStatus(view: AppView): AppStatus {
     declaredBy: git ? declaredPhrase(git) : null,
     checks: checkViews(view, readCheckUnverified),
     hpas: hpaStatuses(view),
-    hpaWarning: planHpa(view, { scaleDownPending: false }).warning ?? null,
+    hpaWarning: planHpa(view).warning ?? null,
   };
   const p = pending[0];
   if (p && view.live && view.idle)

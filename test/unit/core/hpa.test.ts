@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { AppView } from '../../../src/core/app.ts';
 import { type HpaPlan, hpaStatuses, planHpa } from '../../../src/core/hpa.ts';
 import type { Deployment, HorizontalPodAutoscaler } from '../../../src/core/k8s-types.ts';
-import { HISTORY_ANNOTATION, LIVE_LABEL, SCALE_DOWN_AT_ANNOTATION } from '../../../src/core/labels.ts';
+import { HISTORY_ANNOTATION, LIVE_LABEL, RAISED_GENERATION_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from '../../../src/core/labels.ts';
 import { planReconcile } from '../../../src/core/reconcile.ts';
 import { scaleDownDue, whyOldColourStays } from '../../../src/core/scale-down.ts';
 import { templateHash } from '../../../src/core/template.ts';
@@ -24,7 +24,7 @@ const switched = selecting(svc, 'green');
 const ARGO = { 'argocd.argoproj.io/tracking-id': 'shop:apps/Deployment:prod/shop-blue' };
 
 describe('planHpa', () => {
-  it.each<{ name: string; view: AppView; scaleDownPending?: boolean; want: HpaPlan }>([
+  it.each<{ name: string; view: AppView; want: HpaPlan }>([
     { name: 'no HPA: nothing', view: view([blue, green], []), want: {} },
     {
       name: 'the HPA scales the live colour up while the idle colour is prepared: the idle colour is raised to the same count',
@@ -40,6 +40,8 @@ describe('planHpa', () => {
             { op: 'test', path: '/metadata/resourceVersion', value: '102' },
             { op: 'test', path: '/metadata/labels/bluegreen.io~1live', value: 'false' },
             { op: 'replace', path: '/spec/replicas', value: 5 },
+            { op: 'add', path: '/metadata/annotations', value: {} },
+            { op: 'add', path: '/metadata/annotations/bluegreen.io~1raised-generation', value: '2' },
           ],
         },
       },
@@ -47,7 +49,6 @@ describe('planHpa', () => {
     { name: 'the idle colour already runs as many: nothing', view: view([blue, withReplicas(green, 5)], [onBlue]), want: {} },
     { name: 'the idle colour runs more than the live one: never lowered', view: view([blue, withReplicas(green, 7)], [onBlue]), want: {} },
     { name: 'the idle colour is scaled down (nothing to prepare): left at 0', view: view([blue, withReplicas(green, 0)], [onBlue]), want: {} },
-    { name: 'the old colour is warm and due to be scaled down: left as the switch found it', view: view([blue, green], [onBlue]), scaleDownPending: true, want: {} },
     {
       name: 'the idle colour is still labelled live (a switch in progress): wait for the label',
       view: view([blue, edit(green, (d) => (d.metadata.labels![LIVE_LABEL] = 'true'))], [onBlue]),
@@ -121,8 +122,8 @@ describe('planHpa', () => {
       want: { warning: 'HorizontalPodAutoscaler worker (label bluegreen.io/app=shop) scales Deployment/shop-worker, which is not a colour of app shop; kube-bluegreen leaves it alone' },
     },
     { name: 'no active Service (the live colour cannot be told): nothing', view: viewOf([blue, green], [], { hpas: [onBlue] }), want: {} },
-  ])('$name', ({ view, scaleDownPending, want }) => {
-    expect(planHpa(view, { scaleDownPending: scaleDownPending ?? false })).toEqual(want);
+  ])('$name', ({ view, want }) => {
+    expect(planHpa(view)).toEqual(want);
   });
 });
 
@@ -146,10 +147,23 @@ describe('the scale-down after a switch never scales what an HPA scales', () => 
     expect(after.action).toMatchObject({ kind: 'scale-down', deployment: 'shop-blue' });
   });
 
-  it('while the old colour is warm, the HPA on the live colour does not raise it (the scale-down would take that for a change by hand)', () => {
-    const warm = annotated(switched, { [HISTORY_ANNOTATION]: history, [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() + 60_000).toISOString() });
-    const p = planReconcile({ view: view([withReplicas(blueIdle, 2), withReplicas(greenLive, 6)], [hpa({ target: 'shop-green', current: 6 })], warm), seal: SEAL, now: NOW, staleLiveSince: new Map() });
-    expect(p.action).toBeUndefined();
+  it('while the old colour is warm, it is raised with the live colour (a rollback finds it at the live count), and still scaled down when due', () => {
+    const warmUntil = (t: number) => annotated(switched, { [HISTORY_ANNOTATION]: history, [SCALE_DOWN_AT_ANNOTATION]: new Date(t).toISOString() });
+    const live = withReplicas(greenLive, 6);
+    const follower = [hpa({ target: 'shop-green', current: 6 })];
+    const p = planReconcile({ view: view([withReplicas(blueIdle, 5), live], follower, warmUntil(NOW.getTime() + 60_000)), seal: SEAL, now: NOW, staleLiveSince: new Map() });
+    expect(p.action).toMatchObject({ kind: 'keep-idle-capacity', deployment: 'shop-blue', from: 5, to: 6 });
+    // As the API server stores that patch: replicas 6, generation 2, the annotation naming generation 2.
+    const raised = edit(withReplicas(blueIdle, 6), (d) => {
+      d.metadata.generation = 2;
+      d.metadata.annotations = { [RAISED_GENERATION_ANNOTATION]: '2' };
+    });
+    expect(whyOldColourStays(view([raised, live], follower, warmUntil(NOW.getTime() - 1)))).toBeUndefined();
+    const due = planReconcile({ view: view([raised, live], follower, warmUntil(NOW.getTime() - 1)), seal: SEAL, now: NOW, staleLiveSince: new Map() });
+    expect(due.action).toMatchObject({ kind: 'scale-down', deployment: 'shop-blue' });
+    // Scaled by hand after the raise (generation 3): a change by hand, left as it is.
+    const byHand = edit(raised, (d) => (d.metadata.generation = 3));
+    expect(whyOldColourStays(view([byHand, live], follower, warmUntil(NOW.getTime() - 1)))).toMatch(/^shop-blue was changed since the switch \(generation 1 -> 3/);
   });
 
   it('the reconciler’s plan carries the HPA warning, for an Event', () => {
