@@ -247,4 +247,27 @@ describe('a release of an app whose HorizontalPodAutoscaler follows the live col
     expect(greenReplicas).toEqual([MIN, MAX]);
     expect(timeline.errors).toEqual([]);
   }, 150_000);
+  it('a second HPA, on the idle colour: not supported; a Warning Event on each HPA, status says which to delete, nothing retargeted', async () => {
+    await apply({ ...hpa(ns.name), metadata: { name: 'shop-idle', namespace: ns.name, labels: { 'bluegreen.io/app': 'shop' } } });
+    const events = await waitFor(
+      async () => {
+        const l = await kubectlJson<EventList>(['-n', ns.name, 'get', 'events', '--field-selector', 'reason=NotFollowed']);
+        return l.items.length >= 2 ? l.items : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 250, message: 'NotFollowed Events on both HPAs' },
+    );
+    expect(events.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name}`).sort()).toEqual(['HorizontalPodAutoscaler/shop', 'HorizontalPodAutoscaler/shop-idle']);
+    expect(events[0]!.message).toMatch(/^app shop has 2 HorizontalPodAutoscalers on its colours \(.*\); kube-bluegreen supports one, which follows the live colour .*: delete shop-idle /);
+    const status = await kubectlBg(ns.name, ['status', 'shop', '-o', 'json']);
+    const s = JSON.parse(status.stdout) as { hpaWarning: string | null; hpas: { name: string; follows: string }[] };
+    expect(s.hpas.map((h) => `${h.name}:${h.follows}`).sort()).toEqual(['shop-idle:idle', 'shop:live']);
+    expect(s.hpaWarning).toMatch(/delete shop-idle/);
+    const text = await kubectlBg(ns.name, ['status', 'shop']);
+    expect(text.stdout).toMatch(/^HPA: +shop scales shop-green, green \(live\): 2-4 replicas, 4 current/m);
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect((await getHpa()).spec.scaleTargetRef.name).toBe('shop-green');
+    expect((await kubectlJson<Hpa>(['-n', ns.name, 'get', 'hpa', 'shop-idle'])).spec.scaleTargetRef.name).toBe('shop-blue');
+    expect((await dep('shop-blue')).spec.replicas).toBe(0);
+    await kubectlOk(['-n', ns.name, 'delete', 'hpa', 'shop-idle']);
+  }, 60_000);
 });
