@@ -96,18 +96,22 @@ export function hpaProblem(view: AppView): string | undefined {
  * produced (RAISED_GENERATION_ANNOTATION), so that the scale-down still takes it for unchanged.
  */
 export function planHpa(view: AppView): HpaPlan {
+  const plan = planFollower(view);
+  // An HPA labelled for the app that scales something else: said with whatever else is done.
   const stray = view.hpas.find((h) => colourOfHpa(view, h) === undefined);
-  const strayWarning = stray
-    ? `HorizontalPodAutoscaler ${hpaName(stray)} (label ${APP_LABEL}=${view.app}) scales ${describeTarget(stray)}, which is not a colour of app ${view.app}; kube-bluegreen leaves it alone`
-    : undefined;
+  if (!stray || plan.warning !== undefined) return plan;
+  return { ...plan, warning: `HorizontalPodAutoscaler ${hpaName(stray)} (label ${APP_LABEL}=${view.app}) scales ${describeTarget(stray)}, which is not a colour of app ${view.app}; kube-bluegreen leaves it alone` };
+}
+
+function planFollower(view: AppView): HpaPlan {
   const problem = hpaProblem(view);
   if (problem) return { warning: problem };
   const hpa = view.hpas.find((h) => colourOfHpa(view, h) !== undefined);
-  if (!hpa || !view.live || !view.idle || !view.active || view.duplicates.length) return strayWarning ? { warning: strayWarning } : {};
+  if (!hpa || !view.live || !view.idle || !view.active || view.duplicates.length) return {};
   const live = view.deployments[view.live];
   const idle = view.deployments[view.idle];
   const liveName = live?.metadata.name;
-  if (!live || !liveName) return strayWarning ? { warning: strayWarning } : {};
+  if (!live || !liveName) return {};
   const declared = hpaDeclaredPhrase(view, hpa);
   const name = hpaName(hpa);
 
@@ -139,7 +143,7 @@ export function planHpa(view: AppView): HpaPlan {
   const want = live.spec?.replicas ?? 1;
   const have = idle?.spec?.replicas ?? 0;
   const idleName = idle?.metadata.name;
-  if (!idle || !idleName || have === 0 || have >= want) return strayWarning ? { warning: strayWarning } : {};
+  if (!idle || !idleName || have === 0 || have >= want) return {};
   const appDeclarer = declarerOfApp(view);
   if (appDeclarer)
     return {
@@ -147,7 +151,7 @@ export function planHpa(view: AppView): HpaPlan {
         `${idleName} runs ${have} replicas, fewer than the ${want} HorizontalPodAutoscaler ${name} runs ${liveName} at, and app ${view.app} is ${declaredPhrase(appDeclarer)}: ` +
         `kube-bluegreen does not scale it; raise its replicas there, or a switch to ${view.idle} is refused until it has ${want} available`,
     };
-  if (labelsOf(idle)[LIVE_LABEL] !== 'false') return strayWarning ? { warning: strayWarning } : {};
+  if (labelsOf(idle)[LIVE_LABEL] !== 'false') return {};
   return {
     action: {
       kind: 'keep-idle-capacity',

@@ -127,6 +127,14 @@ describe('planHpa', () => {
   });
 });
 
+describe('planHpa: a stray HPA beside the app’s own', () => {
+  it('is said alongside what is done for the app’s own HPA (one Event, not one per pass)', () => {
+    const p = planHpa(view([blue, green], [onBlue, hpa({ name: 'worker', target: 'shop-worker' })]));
+    expect(p.action).toMatchObject({ kind: 'keep-idle-capacity', deployment: 'shop-green', to: 5 });
+    expect(p.warning).toMatch(/^HorizontalPodAutoscaler worker \(label bluegreen.io\/app=shop\) scales Deployment\/shop-worker/);
+  });
+});
+
 describe('the scale-down after a switch never scales what an HPA scales', () => {
   const history = JSON.stringify([{ kind: 'switch', from: 'blue', to: 'green', at: NOW.toISOString(), fromTemplate: templateHash(blue.spec!.template, 'slot'), fromGeneration: 1 }]);
   const due = annotated(switched, { [HISTORY_ANNOTATION]: history, [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString() });
