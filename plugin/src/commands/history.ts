@@ -40,8 +40,10 @@ export function register(program: Command, ctx: Context, done: (code: number) =>
 
 export function renderHistory(items: readonly SwitchRecord[], p: Painter, now: Date, wide = false): string {
   const c = (x: string) => p.paint(colourStyle(x), x);
+  // Why, when any record says (a rollback after a failed post-switch check, say).
+  const reasons = items.some((r) => r.reason);
   return table(
-    ['#', 'KIND', 'FROM', 'TO', 'AGE', 'BY', 'IMAGES', ...(wide ? ['AT', 'FROM TEMPLATE', 'TO TEMPLATE'] : [])],
+    ['#', 'KIND', 'FROM', 'TO', 'AGE', 'BY', 'IMAGES', ...(wide ? ['AT', 'FROM TEMPLATE', 'TO TEMPLATE'] : []), ...(reasons ? ['REASON'] : [])],
     items.map((r, i) => [
       String(i + 1),
       r.kind + (r.forced ? ' (forced)' : '') + (r.breakGlass ? ' (break-glass)' : ''),
@@ -51,6 +53,7 @@ export function renderHistory(items: readonly SwitchRecord[], p: Painter, now: D
       r.by ?? '<unknown>',
       (r.images ?? []).join(' ') || '<none>',
       ...(wide ? [r.at, r.fromTemplate ?? '<none>', r.toTemplate ?? '<none>'] : []),
+      ...(reasons ? [r.reason ?? ''] : []),
     ]),
   );
 }

@@ -458,7 +458,10 @@ function decideService(req: AdmissionRequest, stored: AppView, now: Date, ctx: A
   const currentD = isColour(current) ? view.deployments[current] : undefined;
   const required = currentD?.spec?.replicas ?? target.spec?.replicas ?? 1;
   const ready = readyToServe(target, required);
-  const inFlight = pendingSwitchBlocker(view, colour, now) ?? preSwitchCheckBlocker(view, colour, (d, phase) => readCheck(d, phase, ctx.seal));
+  // The check's exemption for a rollback ("the version live before the last switch") is judged on the
+  // history as stored: the request appends its own record (a rollback's from is not the target).
+  const storedView = withService(stored, oldSvc);
+  const inFlight = pendingSwitchBlocker(view, colour, now) ?? preSwitchCheckBlocker(storedView, colour, (d, phase) => readCheck(d, phase, ctx.seal));
   const why = inFlight ?? (ready.ok ? undefined : ready.reason);
   // A person switching an app that Git declares: the next sync sets the selector back.
   const declarer = gitApplierOf(req.options) ? undefined : declarerOfApp(view);

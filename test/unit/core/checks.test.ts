@@ -78,6 +78,21 @@ describe('the pre-switch gate', () => {
     expect(planSwitch(viewOf([blue, withCheck(green, {})], [svc]), { kind: 'switch', now: NOW })).toMatchObject({ ok: true });
   });
 
+  it('the webhook admits the rollback that appends its own record to the history (judged on the history as stored)', () => {
+    // green (failed its check) was forced live, then blue went live; now back to green, with the rollback record in the same patch.
+    const vBlue = templateHash(blue.spec!.template, 'slot');
+    const vGreen = templateHash(green.spec!.template, 'slot');
+    const switched = { kind: 'switch', from: 'green', to: 'blue', at: '2030-01-01T00:00:00Z', fromTemplate: vGreen, toTemplate: vBlue };
+    const stored = annotated(svc, { [HISTORY_ANNOTATION]: JSON.stringify([switched]) });
+    const back = { kind: 'rollback', from: 'blue', to: 'green', at: '2030-01-02T03:04:05Z', fromTemplate: vBlue, toTemplate: vGreen };
+    const next = annotated(selecting(stored, 'green'), { [HISTORY_ANNOTATION]: JSON.stringify([switched, back]) });
+    const view = viewOf([blue, withCheck(green, { state: 'failed' })], [stored]);
+    expect(decide('validate', serviceUpdate(stored, next), view, NOW, CTX)).toEqual({ allowed: true, outcome: 'allowed', warnings: [] });
+    // A record planted in the same patch does not make a failed version a rollback target.
+    const planted = annotated(selecting(svc, 'green'), { [HISTORY_ANNOTATION]: JSON.stringify([switched]) });
+    expect(decide('validate', serviceUpdate(svc, planted), viewOf([blue, withCheck(green, { state: 'failed' })], [svc]), NOW, CTX)).toMatchObject({ allowed: false });
+  });
+
   it('a rollback to the version live before the last switch needs no check', () => {
     const h = JSON.stringify([{ kind: 'switch', from: 'green', to: 'blue', at: '2030-01-01T00:00:00Z', fromTemplate: templateHash(green.spec!.template, 'slot') }]);
     const view = viewOf([blue, green], [annotated(svc, { [HISTORY_ANNOTATION]: h })]);

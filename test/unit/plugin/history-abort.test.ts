@@ -47,6 +47,17 @@ describe('history', () => {
     expect(doc).toEqual({ app: 'shop', namespace: 'default', activeService: 'shop', items: records });
   });
 
+  it("a REASON column when a record has one (the reconciler's rollback after a failed post-switch check)", async () => {
+    const r = await withHistory([
+      records[0],
+      { kind: 'rollback', from: 'green', to: 'blue', at: '2026-01-01T11:59:00.000Z', by: 'kube-bluegreen', reason: 'post-switch check failed: error rate 12%' },
+    ]).run('history', 'shop');
+    expect(r.out).toBe(`#   KIND       FROM    TO      AGE    BY               IMAGES            REASON
+1   switch     blue    green   120m   alice            app=reg/shop:v2
+2   rollback   green   blue    60s    kube-bluegreen   <none>            post-switch check failed: error rate 12%
+`);
+  });
+
   it.each([
     ['no history yet', null, { code: 0, out: '', err: 'No switches recorded for app shop in default namespace.\n' }],
     [
