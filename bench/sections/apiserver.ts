@@ -10,13 +10,17 @@ import { type Config, progress, type SectionResult } from '../lib/context.ts';
 import { fmt, mean, percentile, ratio } from '../lib/stats.ts';
 import { LiveObjects } from '../lib/watch.ts';
 import { table } from '../lib/table.ts';
-import { clusterBench, otherWebhooksNote, refreshOtherWebhooks, IMAGE, PATCH_APPS, waitAvailable } from './cluster.ts';
+import { ServerProc } from '../lib/server-proc.ts';
+import { selfSignedForBench } from './admission.ts';
+import { clusterBench, FLOOR_LABEL, otherWebhooksNote, refreshOtherWebhooks, IMAGE, PATCH_APPS, waitAvailable } from './cluster.ts';
 
 const PATCH_RATIO_GOAL = 1.5;
 const APPLIED_GOAL_MS = 100;
 
+type Kind = 'enrolled' | 'floor' | 'plain';
+
 interface Sample {
-  kind: 'enrolled' | 'plain';
+  kind: Kind;
   i: number;
   ms: number;
   /** enrolled: from the PATCH's answer until the idle Deployment's generation moved (the reconciler applied it). */
@@ -36,12 +40,54 @@ function admissionTimes(metrics: string): Record<string, { sum: number; count: n
   return out;
 }
 
+/**
+ * The floor: the bench's bare server (allow, no patch; bench/servers/bare.ts) registered as a
+ * mutating webhook for one Deployment of our namespace. What any admission webhook costs on this
+ * API server, whatever it does: the part of the enrolled PATCH's time no design of ours removes.
+ */
+async function startFloorWebhook(ns: string, c: Awaited<ReturnType<typeof clusterBench>>): Promise<{ proc: ServerProc; name: string }> {
+  const tls = await selfSignedForBench();
+  const proc = ServerProc.fork('bare', { label: 'floor webhook (allow-only)' });
+  const { port } = await proc.call<{ port: number }>('start', { cert: tls.cert, key: tls.key });
+  const name = `kbg-bench-floor-${ns}`;
+  await c.client.create('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name },
+    webhooks: [
+      {
+        name: 'floor.bench.bluegreen.io',
+        admissionReviewVersions: ['v1'],
+        clientConfig: { url: `https://127.0.0.1:${port}/mutate`, caBundle: Buffer.from(tls.ca).toString('base64') },
+        rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments'], scope: 'Namespaced' }],
+        objectSelector: { matchLabels: { [FLOOR_LABEL]: 'true' } },
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+        sideEffects: 'None',
+        failurePolicy: 'Fail',
+        matchPolicy: 'Equivalent',
+        reinvocationPolicy: 'Never',
+        timeoutSeconds: 10,
+      },
+    ],
+  });
+  // Registered once the API server calls it (its configuration cache lags the write).
+  const served = async () => (await proc.call<{ served: number }>('stats')).served;
+  const deadline = Date.now() + 30_000;
+  while ((await served()) === 0) {
+    if (Date.now() > deadline) throw new Error('the floor webhook was never called');
+    await c.client.patch(paths.deployments(ns, PATCH_APPS.floor), { metadata: { annotations: { 'bench/probe': String(Date.now()) } } }, 'merge', { dryRun: 'All' });
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { proc, name };
+}
+
 export async function apiserverSection(cfg: Config): Promise<SectionResult> {
   const c = await clusterBench();
   const ns = c.namespace;
   const live = `${PATCH_APPS.enrolled}-blue`;
   const idle = `${PATCH_APPS.enrolled}-green`;
-  const target = { enrolled: live, plain: PATCH_APPS.plain };
+  const target = { enrolled: live, plain: PATCH_APPS.plain, floor: PATCH_APPS.floor };
+  const floor = await startFloorWebhook(ns, c);
   const setImage = (name: string, image: string) =>
     c.client.patch<Deployment>(paths.deployments(ns, name), { spec: { template: { spec: { containers: [{ name: 'app', image }] } } } }, 'strategic');
   // The idle Deployment, watched: the moment its generation moves is the moment the reconciler's
@@ -50,7 +96,7 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
   await watched.start();
   const idleGeneration = () => watched.objects.get(idle)?.metadata.generation ?? 0;
   let n = 0;
-  const once = async (kind: 'enrolled' | 'plain', i: number): Promise<Sample> => {
+  const once = async (kind: Kind, i: number): Promise<Sample> => {
     // Alternate two images, neither the live one: every PATCH changes the template.
     const image = `registry.example/shop:bench-${n++ % 2 ? 'a' : 'b'}`;
     const before = idleGeneration();
@@ -71,20 +117,21 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
 
   const warm = cfg.quick ? 2 : 5;
   progress(`apiserver: ${warm} warm-up PATCHes of each kind`);
-  for (let i = 0; i < warm; i++) {
-    await once('enrolled', -1);
-    await once('plain', -1);
-  }
+  for (let i = 0; i < warm; i++) for (const k of ['enrolled', 'floor', 'plain'] as const) await once(k, -1);
   const before = admissionTimes((await c.webhook.get('/metrics')).body);
   const samples: Sample[] = [];
   const t0 = performance.now();
   for (let i = 0; i < cfg.patches; i++) {
-    const order: ('enrolled' | 'plain')[] = i % 2 ? ['plain', 'enrolled'] : ['enrolled', 'plain'];
+    // Each kind first, second and third in turn.
+    const kinds: Kind[] = ['enrolled', 'floor', 'plain'];
+    const order = [...kinds.slice(i % 3), ...kinds.slice(0, i % 3)];
     for (const k of order) samples.push(await once(k, i));
     if ((i + 1) % 50 === 0) progress(`apiserver: ${i + 1}/${cfg.patches} pairs`);
   }
   const wallS = (performance.now() - t0) / 1000;
   watched.stop();
+  await c.client.delete(`/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${floor.name}`).catch(() => undefined);
+  await floor.proc.stop();
   const after = admissionTimes((await c.webhook.get('/metrics')).body);
   await refreshOtherWebhooks(c);
   const idleNow = await c.client.get<Deployment>(paths.deployments(ns, idle));
@@ -95,6 +142,7 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
   const errors = samples.filter((s) => s.error);
   const enrolled = of('enrolled');
   const plain = of('plain');
+  const f = ((xs: number[]) => ({ n: xs.length, median: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), mean: mean(xs), max: Math.max(...xs) }))(of('floor'));
   const st = (xs: number[]) => ({ n: xs.length, median: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), mean: mean(xs), max: Math.max(...xs) });
   const e = st(enrolled);
   const p = st(plain);
@@ -110,7 +158,10 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
 
   const rows = [
     ['not enrolled (no webhook call)', String(p.n), fmt(p.median), fmt(p.p90), fmt(p.p99), fmt(p.mean), fmt(p.max)],
+    ['floor: an allow-only mutating webhook', String(f.n), fmt(f.median), fmt(f.p90), fmt(f.p99), fmt(f.mean), fmt(f.max)],
     ['enrolled, live colour (redirected)', String(e.n), fmt(e.median), fmt(e.p90), fmt(e.p99), fmt(e.mean), fmt(e.max)],
+    ['ratio (floor / plain)', '', `${fmt(ratio(f.median, p.median))}x`, `${fmt(ratio(f.p90, p.p90))}x`, `${fmt(ratio(f.p99, p.p99))}x`, `${fmt(ratio(f.mean, p.mean))}x`, ''],
+    ['ratio (enrolled / floor)', '', `${fmt(ratio(e.median, f.median))}x`, `${fmt(ratio(e.p90, f.p90))}x`, `${fmt(ratio(e.p99, f.p99))}x`, `${fmt(ratio(e.mean, f.mean))}x`, ''],
     ['added latency (enrolled - plain)', '', fmt(e.median - p.median), fmt(e.p90 - p.p90), fmt(e.p99 - p.p99), fmt(e.mean - p.mean), ''],
     ['ratio (enrolled / plain)', '', `${fmt(ratio(e.median, p.median))}x`, `${fmt(ratio(e.p90, p.p90))}x`, `${fmt(ratio(e.p99, p.p99))}x`, `${fmt(ratio(e.mean, p.mean))}x`, ''],
     ['PATCH answered -> idle generation moved', String(applied.n), fmt(applied.median), fmt(applied.p90), fmt(applied.p99), fmt(applied.mean), fmt(applied.max)],
@@ -126,6 +177,8 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
     `  checks, reading only and both at once, that the user may patch the idle Deployment (a SubjectAccessReview) and that it would take the`,
     `  change (a server-side dry run, which itself goes through the webhooks); it answers with the live template restored and the change recorded.`,
     `  Then the apiserver calls /validate, and stores. The reconciler applies the record to the idle colour after that: its time is the last row.`,
+    `  The floor is the bench's bare HTTPS server (allow, no patch) registered as a mutating webhook for Deployment ${PATCH_APPS.floor}: what one`,
+    `  admission webhook call costs on this API server whatever the webhook does. The enrolled PATCH cannot be cheaper than it.`,
     `  Webhook's own time per request (its metrics, over these PATCHes): /mutate ${fmt(hook.mutate!.meanMs)} ms mean over ${hook.mutate!.count}, ` +
       `/validate ${fmt(hook.validate!.meanMs)} ms mean over ${hook.validate!.count}.`,
     `  Outcome: ${redirected} of ${cfg.patches} enrolled PATCHes redirected, ${notRedirected} reached the live colour; live ${live} image now ${liveImage}; ` +
@@ -142,6 +195,6 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
       [`apiserver: enrolled set-image PATCH <= ${PATCH_RATIO_GOAL}x the same PATCH not enrolled (median; now ${fmt(ratio(e.median, p.median))}x)`]: ratio(e.median, p.median) <= PATCH_RATIO_GOAL,
       [`apiserver: PATCH answered -> idle colour's generation moved, median < ${APPLIED_GOAL_MS} ms (now ${fmt(applied.median)} ms, p99 ${fmt(applied.p99)} ms)`]: applied.median < APPLIED_GOAL_MS,
     },
-    data: { namespace: ns, patches: cfg.patches, wallS, plain: p, enrolled: e, applied, added: { median: e.median - p.median, p99: e.p99 - p.p99 }, webhookMetrics: hook, redirected, notRedirected, errors: errors.length, samples },
+    data: { namespace: ns, patches: cfg.patches, wallS, plain: p, floor: f, enrolled: e, applied, added: { median: e.median - p.median, p99: e.p99 - p.p99 }, webhookMetrics: hook, redirected, notRedirected, errors: errors.length, samples },
   };
 }

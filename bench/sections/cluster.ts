@@ -25,7 +25,9 @@ export interface ClusterBench {
 }
 
 /** Section 3: an enrolled app and a plain Deployment. */
-export const PATCH_APPS = { enrolled: 'shop', plain: 'plain' };
+export const PATCH_APPS = { enrolled: 'shop', plain: 'plain', floor: 'floor' };
+/** The label that sends a Deployment to the floor webhook of section 3 (an allow-only server). */
+export const FLOOR_LABEL = 'kube-bluegreen.bench/floor-webhook';
 /** Section 4: an enrolled app switched by the plugin, and a plain blue/green pair switched by a bare selector patch. */
 export const SWITCH_APPS = { enrolled: 'web', plain: 'flip' };
 
@@ -61,6 +63,7 @@ function objects(ns: string): { kind: string; metadata: { name: string; annotati
   return [
     ...(sampleApp({ namespace: ns, app: PATCH_APPS.enrolled }) as { kind: string; metadata: { name: string } }[]),
     plainDeployment(ns, PATCH_APPS.plain, { app: PATCH_APPS.plain }),
+    plainDeployment(ns, PATCH_APPS.floor, { app: PATCH_APPS.floor, [FLOOR_LABEL]: 'true' }),
     ...web,
     plainDeployment(ns, `${flip}-blue`, { app: flip, slot: 'blue' }),
     plainDeployment(ns, `${flip}-green`, { app: flip, slot: 'green' }),

@@ -33,7 +33,7 @@ export function register(program: Command, ctx: Context, done: (code: number) =>
     .addHelpText(
       'after',
       `
-Phases: stable, idle-rolling-out, ready-to-switch, degraded.
+Phases: stable, idle-rolling-out, checking, check-failed, ready-to-switch, degraded.
 -o json prints one AppStatus for an app, {"items": [AppStatus...]} otherwise (see plugin/README.md).`,
     )
     .action(async (app: string | undefined, o: { allNamespaces: boolean; output?: string; watch: boolean; interval: string }, cmd: Command) => {
