@@ -4,6 +4,7 @@
 import type { AppObjects } from '../../src/core/app.ts';
 import type { Deployment, Service } from '../../src/core/k8s-types.ts';
 import { APP_LABEL } from '../../src/core/labels.ts';
+import { ApiError } from '../../src/kube/errors.ts';
 import type { Cluster } from './cluster.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { nsFlag } from './context.ts';
@@ -30,6 +31,26 @@ export async function fetchApp(cluster: Cluster, namespace: string, app: string,
   ]);
   if (deployments.length === 0 && services.length === 0) return undefined;
   return { namespace, app, deployments, services };
+}
+
+/**
+ * The apps with their HorizontalPodAutoscalers (labelled for the app), for status. One LIST by label;
+ * where the user may not list HPAs (or the cluster serves no autoscaling/v2), the apps as they were.
+ */
+export async function withHpas(cluster: Cluster, namespace: string | undefined, apps: AppObjects[]): Promise<AppObjects[]> {
+  if (!cluster.listHpas || apps.length === 0) return apps;
+  const selector = apps.length === 1 ? `${APP_LABEL}=${apps[0]!.app}` : APP_LABEL;
+  let hpas;
+  try {
+    hpas = await cluster.listHpas(namespace, selector);
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 403 || e.status === 404)) return apps;
+    throw e;
+  }
+  return apps.map((a) => {
+    const mine = hpas.filter((h) => (h.metadata.namespace ?? namespace) === a.namespace && h.metadata.labels?.[APP_LABEL] === a.app);
+    return mine.length ? { ...a, hpas: mine } : a;
+  });
 }
 
 export function notEnrolled(namespace: string, app: string): CliError {

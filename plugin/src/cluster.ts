@@ -1,7 +1,7 @@
 // The narrow view of the Kubernetes API that the commands need. KubeCluster
 // implements it over src/kube/client.ts; unit tests implement it in memory.
 // Errors are ApiError (src/kube/errors.ts) with the HTTP status, from both.
-import type { Deployment, ObjectMeta, Service } from '../../src/core/k8s-types.ts';
+import type { Deployment, HorizontalPodAutoscaler, ObjectMeta, Service } from '../../src/core/k8s-types.ts';
 import { ApiError, isStatus } from '../../src/kube/errors.ts';
 import type { PatchType } from '../../src/kube/client.ts';
 
@@ -36,6 +36,8 @@ export interface Cluster {
   /** ns undefined: every namespace. */
   listDeployments(ns: string | undefined, labelSelector?: string): Promise<Deployment[]>;
   listServices(ns: string | undefined, labelSelector?: string): Promise<Service[]>;
+  /** The apps' HorizontalPodAutoscalers, for status. Optional: without it, status shows none. */
+  listHpas?(ns: string | undefined, labelSelector: string): Promise<HorizontalPodAutoscaler[]>;
   /** undefined when it does not exist. */
   getDeployment(ns: string, name: string): Promise<Deployment | undefined>;
   getService(ns: string, name: string): Promise<Service | undefined>;

@@ -1,5 +1,5 @@
 // The Cluster interface over the raw JSON client (src/kube/client.ts).
-import type { Deployment, ObjectMeta, Service } from '../../src/core/k8s-types.ts';
+import type { Deployment, HorizontalPodAutoscaler, ObjectMeta, Service } from '../../src/core/k8s-types.ts';
 import { APP_LABEL } from '../../src/core/labels.ts';
 import { type KubeClient, type PatchType, paths } from '../../src/kube/client.ts';
 import { type Cluster, type EndpointSlice, isNotFound, type Pod, type WriteOptions } from './cluster.ts';
@@ -42,6 +42,9 @@ export class KubeCluster implements Cluster {
   }
   async listEndpointSlices(ns: string, labelSelector: string): Promise<EndpointSlice[]> {
     return (await this.client.list<EndpointSlice>(paths.endpointSlices(ns), { labelSelector })).items;
+  }
+  async listHpas(ns: string | undefined, labelSelector: string): Promise<HorizontalPodAutoscaler[]> {
+    return (await this.client.list<HorizontalPodAutoscaler>(paths.horizontalPodAutoscalers(ns), { labelSelector })).items;
   }
   async listNamespaces(): Promise<string[]> {
     return (await this.client.list<{ metadata: ObjectMeta }>('/api/v1/namespaces')).items.map((n) => n.metadata.name ?? '');

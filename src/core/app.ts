@@ -1,7 +1,7 @@
 // Resolves the objects of one app (its Deployments and Services, as read from
 // the cluster) into the view every decision works from: the slot label key,
 // the active and preview Services, the live colour and one Deployment per colour.
-import type { Deployment, Service } from './k8s-types.ts';
+import type { Deployment, HorizontalPodAutoscaler, Service } from './k8s-types.ts';
 import { annotationsOf, labelsOf } from './k8s-types.ts';
 import {
   APP_LABEL,
@@ -18,6 +18,8 @@ export interface AppObjects {
   app: string;
   deployments: readonly Deployment[];
   services: readonly Service[];
+  /** The app's HorizontalPodAutoscalers (labelled for the app like its other objects); absent: none read. */
+  hpas?: readonly HorizontalPodAutoscaler[];
 }
 
 export interface AppView {
@@ -35,6 +37,8 @@ export interface AppView {
   duplicates: Deployment[];
   /** Every Service of the app (active, preview and unmarked ones). */
   services: Service[];
+  /** The app's HorizontalPodAutoscalers, not being deleted (see src/core/hpa.ts). */
+  hpas: HorizontalPodAutoscaler[];
   /** Things that make the app's state ambiguous; each a sentence a person can act on. */
   problems: string[];
   /** What it was resolved from. */
@@ -156,7 +160,8 @@ export function resolveApp(objs: AppObjects): AppView {
         `Service ${active.metadata.name} selects ${v === undefined ? `no ${slotKey} label` : `${slotKey}=${v}`}; it should select ${slotKey}=blue or ${slotKey}=green`,
       );
   }
-  const view: AppView = { namespace: objs.namespace, app: objs.app, slotKey, previews, deployments, duplicates, services, problems, objects: objs };
+  const hpas = (objs.hpas ?? []).filter((h) => !h.metadata.deletionTimestamp);
+  const view: AppView = { namespace: objs.namespace, app: objs.app, slotKey, previews, deployments, duplicates, services, hpas, problems, objects: objs };
   if (active) view.active = active;
   if (live) {
     view.live = live;

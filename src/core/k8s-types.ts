@@ -70,6 +70,20 @@ export interface Service {
   status?: unknown;
 }
 
+/** autoscaling/v2 HorizontalPodAutoscaler: the fields kube-bluegreen reads (which Deployment it scales, its bounds, what it runs). */
+export interface HorizontalPodAutoscaler {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec?: {
+    scaleTargetRef?: { apiVersion?: string; kind?: string; name?: string };
+    minReplicas?: number;
+    maxReplicas?: number;
+    [k: string]: unknown;
+  };
+  status?: { currentReplicas?: number; desiredReplicas?: number; [k: string]: unknown };
+}
+
 /** autoscaling/v1 Scale, the object of the deployments/scale subresource. */
 export interface Scale {
   apiVersion?: string;

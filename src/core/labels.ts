@@ -31,6 +31,12 @@ export const PENDING_CHANGE_ANNOTATION = 'bluegreen.io/pending-change';
  * change: which request, from where, by whom, and whether it was applied (or why not). JSON.
  */
 export const LAST_CHANGE_ANNOTATION = 'bluegreen.io/last-change';
+/**
+ * Annotation the reconciler sets on the idle colour when it raises it to the replicas an HPA runs the
+ * live colour at (src/core/hpa.ts): the generation that raise produced. The scale-down after a switch
+ * takes that generation for its own change, not one by hand.
+ */
+export const RAISED_GENERATION_ANNOTATION = 'bluegreen.io/raised-generation';
 /** Kubernetes' limit on the total size of an object's annotations. */
 export const ANNOTATIONS_MAX_BYTES = 256 * 1024;
 

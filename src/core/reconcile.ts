@@ -16,6 +16,7 @@ import {
   SCALE_DOWN_AT_ANNOTATION,
 } from './labels.ts';
 import { annotationPath, type ChangeOutcome, escapePointer, isSettled, type PendingChange, readLastChange, type RecordSeal } from './pending-change.ts';
+import { type HpaAction, planHpa } from './hpa.ts';
 import { scaleDownDue } from './scale-down.ts';
 import { imagesOf, templateHash, withSlotLabel } from './template.ts';
 
@@ -43,7 +44,8 @@ export type ReconcileAction =
   | { kind: 'drop-planted'; holder: string; ops: JsonOp[]; reason: string }
   | { kind: 'label'; deployment: string; value: 'true' | 'false'; patch: Record<string, unknown> }
   | { kind: 'scale-down'; deployment: string; ops: JsonOp[]; service: string; servicePatch: Record<string, unknown> }
-  | { kind: 'clear-scale-down'; service: string; servicePatch: Record<string, unknown>; reason: string };
+  | { kind: 'clear-scale-down'; service: string; servicePatch: Record<string, unknown>; reason: string }
+  | HpaAction;
 
 export interface ReconcilePlan {
   action?: ReconcileAction;
@@ -51,6 +53,8 @@ export interface ReconcilePlan {
   staleLive: string[];
   /** Ask again after this long even if nothing changes (a grace period running). */
   recheckMs?: number;
+  /** What kube-bluegreen will not do about the app's HorizontalPodAutoscalers, and what to do instead (an Event, once). */
+  hpaWarning?: string;
 }
 
 /**
@@ -191,11 +195,15 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     }
     if (falseDue) return { action: falseDue, staleLive, ...(recheckMs !== undefined ? { recheckMs } : {}) };
   }
-  // 3. The old colour's scale-down, never of a colour labelled live.
+  // 3. The HPA follows the live colour; the idle colour keeps the capacity the HPA gives the live one.
+  const hpa = planHpa(view);
+  const hpaWarning = hpa.warning !== undefined ? { hpaWarning: hpa.warning } : {};
+  if (hpa.action) return { action: hpa.action, staleLive, ...hpaWarning };
+  // 4. The old colour's scale-down, never of a colour labelled live, nor of one an HPA scales.
   const due = scaleDownDue(view, now);
   if (due) {
     const servicePatch = { metadata: { resourceVersion: due.serviceResourceVersion, annotations: { [SCALE_DOWN_AT_ANNOTATION]: null } } };
-    if (due.kind === 'clear') return { action: { kind: 'clear-scale-down', service: due.service, servicePatch, reason: due.reason }, staleLive };
+    if (due.kind === 'clear') return { action: { kind: 'clear-scale-down', service: due.service, servicePatch, reason: due.reason }, staleLive, ...hpaWarning };
     const d = COLOURS.map((c) => view.deployments[c]).find((x) => x?.metadata.name === due.deployment);
     if (d && labelsOf(d)[LIVE_LABEL] === 'false')
       return {
@@ -211,12 +219,13 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
           servicePatch,
         },
         staleLive,
+        ...hpaWarning,
       };
   }
   // A scale-down that falls due later: look again then (no watch event marks that moment).
   const at = Date.parse(annotationsOf(view.active)[SCALE_DOWN_AT_ANNOTATION] ?? '');
   if (!Number.isNaN(at) && at > now.getTime()) recheckMs = Math.min(recheckMs ?? Infinity, at - now.getTime() + 50);
-  return { staleLive, ...(recheckMs !== undefined ? { recheckMs } : {}) };
+  return { staleLive, ...(recheckMs !== undefined ? { recheckMs } : {}), ...hpaWarning };
 }
 
 function recordTime(d: Deployment, seal: RecordSeal): number {

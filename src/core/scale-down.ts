@@ -3,9 +3,10 @@
 // webhook's leader-elected loop.
 import type { AppView } from './app.ts';
 import { declaredPhrase, declarerOfApp } from './gitops.ts';
+import { hpasScaling } from './hpa.ts';
 import { holdsPreviousVersion, lastSwitchOf } from './history.ts';
 import { annotationsOf } from './k8s-types.ts';
-import { SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
+import { RAISED_GENERATION_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
 
 export type ScaleDownAction =
   | { kind: 'scale-down'; deployment: string; resourceVersion?: string; service: string; serviceResourceVersion?: string }
@@ -40,9 +41,15 @@ export function whyOldColourStays(view: AppView): string | undefined {
   const idle = view.deployments[view.idle];
   if (!idle) return `no ${view.idle} Deployment`;
   if ((idle.spec?.replicas ?? 0) === 0) return `${idle.metadata.name} is already scaled down`;
+  // Never against an HPA: it owns the replicas of what it scales (one that follows the live colour is retargeted first).
+  const hpa = hpasScaling(view, idle.metadata.name)[0];
+  if (hpa)
+    return `HorizontalPodAutoscaler ${hpa.metadata.name} scales ${idle.metadata.name}; kube-bluegreen does not scale down a Deployment an HPA scales (point the HPA at the live colour, or delete it, then scale ${idle.metadata.name} to 0)`;
   if (!holdsPreviousVersion(view, view.idle)) return `${idle.metadata.name} runs a new version since the switch; leaving it up`;
   const last = lastSwitchOf(view.active)!;
-  if (last.fromGeneration !== undefined && idle.metadata.generation !== last.fromGeneration)
+  // A raise to the live count by the reconciler (an HPA scaled the live colour up) is not a change by hand.
+  const raisedByUs = annotationsOf(idle)[RAISED_GENERATION_ANNOTATION] === String(idle.metadata.generation);
+  if (last.fromGeneration !== undefined && idle.metadata.generation !== last.fromGeneration && !raisedByUs)
     return `${idle.metadata.name} was changed since the switch (generation ${last.fromGeneration} -> ${idle.metadata.generation}, e.g. scaled by hand); leaving it as it is`;
   return undefined;
 }

@@ -4,6 +4,7 @@ import { availabilityOf, readyToServe } from './availability.ts';
 import { type CheckView, checkViews, preSwitchCheckGate, readCheckUnverified } from './checks.ts';
 import { nsFlag } from './commands.ts';
 import { declaredPhrase, switchWith, declarerOfApp } from './gitops.ts';
+import { type HpaStatus, hpaStatuses, planHpa } from './hpa.ts';
 import { historyOf, holdsPreviousVersion, lastSwitch, type SwitchRecord } from './history.ts';
 import type { Deployment } from './k8s-types.ts';
 import { annotationsOf } from './k8s-types.ts';
@@ -54,6 +55,9 @@ export interface AppStatus {
   declaredBy: string | null;
   /** The release gates that matter now: the idle colour's pre-switch check, the live colour's post-switch check. */
   checks: CheckView[];
+  /** The app's HorizontalPodAutoscalers: which colour each scales (one follows the live colour), and what kube-bluegreen will not do about them. */
+  hpas: HpaStatus[];
+  hpaWarning: string | null;
 }
 
 export interface PendingStatus {
@@ -113,6 +117,8 @@ export function appStatus(view: AppView): AppStatus {
     problems,
     declaredBy: git ? declaredPhrase(git) : null,
     checks: checkViews(view, readCheckUnverified),
+    hpas: hpaStatuses(view),
+    hpaWarning: planHpa(view).warning ?? null,
   };
   const p = pending[0];
   if (p && view.live && view.idle)

@@ -322,6 +322,8 @@ export const paths = {
     `/apis/apps/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/deployments${name ? `/${encodeURIComponent(name)}` : ''}`,
   services: (ns?: string, name?: string) =>
     `/api/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/services${name ? `/${encodeURIComponent(name)}` : ''}`,
+  horizontalPodAutoscalers: (ns?: string, name?: string) =>
+    `/apis/autoscaling/v2${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/horizontalpodautoscalers${name ? `/${encodeURIComponent(name)}` : ''}`,
   endpointSlices: (ns: string) => `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(ns)}/endpointslices`,
   pods: (ns: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`,
   secrets: (ns: string, name?: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/secrets${name ? `/${encodeURIComponent(name)}` : ''}`,

@@ -4,13 +4,15 @@
 // cost does not grow with the number of apps.
 import { type AppView, appNameOf, resolveApp } from '../core/app.ts';
 import { DECLARER_ANNOTATIONS } from '../core/gitops.ts';
-import type { Deployment, ObjectMeta, Service } from '../core/k8s-types.ts';
+import type { Deployment, HorizontalPodAutoscaler, ObjectMeta, Service } from '../core/k8s-types.ts';
 import { APP_LABEL } from '../core/labels.ts';
 import { slimTemplate } from '../core/template.ts';
 import { isStatus, type KubeClient, paths } from '../kube/client.ts';
 import type { Logger } from './logger.ts';
 
-type Obj = Deployment | Service;
+type Obj = Deployment | Service | HorizontalPodAutoscaler;
+/** The kinds the cache keeps: an app's Deployments, Services and HorizontalPodAutoscalers (all labelled for it). */
+export type CachedKind = 'deployment' | 'service' | 'hpa';
 
 /** Annotations the decisions read: kube-bluegreen's own. */
 const KEPT_ANNOTATION_PREFIX = 'bluegreen.io/';
@@ -20,7 +22,7 @@ const KEPT_ANNOTATION_PREFIX = 'bluegreen.io/';
  * last-applied-configuration (a whole copy of the object), no status conditions; of a Service only
  * its selector. The request carries the whole object whenever one is needed.
  */
-export function slimObject<T extends Obj>(kind: 'deployment' | 'service', o: T): T {
+export function slimObject<T extends Obj>(kind: CachedKind, o: T): T {
   const m = o.metadata;
   let kept: Record<string, string> | undefined;
   for (const k in m.annotations) {
@@ -32,6 +34,13 @@ export function slimObject<T extends Obj>(kind: 'deployment' | 'service', o: T):
   if (m.labels) metadata.labels = m.labels;
   if (kept) metadata.annotations = kept;
   if (m.deletionTimestamp) metadata.deletionTimestamp = m.deletionTimestamp;
+  if (kind === 'hpa') {
+    // What it scales, its bounds, and what it runs now.
+    const h = o as HorizontalPodAutoscaler;
+    const spec = h.spec && { scaleTargetRef: h.spec.scaleTargetRef, minReplicas: h.spec.minReplicas, maxReplicas: h.spec.maxReplicas };
+    const status = h.status && { currentReplicas: h.status.currentReplicas, desiredReplicas: h.status.desiredReplicas };
+    return { metadata, ...(spec ? { spec } : {}), ...(status ? { status } : {}) } as T;
+  }
   if (kind === 'service') {
     const sel = (o as Service).spec?.selector;
     return { metadata, ...(sel ? { spec: { selector: sel } } : {}) } as T;
@@ -61,6 +70,7 @@ interface AppEntry {
   app: string;
   deployments: Map<string, Deployment>;
   services: Map<string, Service>;
+  hpas: Map<string, HorizontalPodAutoscaler>;
   view?: AppView;
 }
 
@@ -79,12 +89,13 @@ export interface AppCache {
  * (WebhookCluster.readApp's `known`); undefined, so that a LIST by label finds them, when the cache
  * has not synced, its watches are not delivering, or it knows nothing of the app.
  */
-export function knownObjects(cache: AppCache, namespace: string, app: string): { deployments: string[]; services: string[] } | undefined {
+export function knownObjects(cache: AppCache, namespace: string, app: string): { deployments: string[]; services: string[]; hpas?: string[] } | undefined {
   if (!cache.synced || cache.watching === false) return undefined;
   const objs = cache.view(namespace, app)?.objects;
   if (!objs || (objs.deployments.length === 0 && objs.services.length === 0)) return undefined;
   const names = (xs: readonly { metadata: { name?: string } }[]) => xs.map((x) => x.metadata.name ?? '').filter(Boolean);
-  return { deployments: names(objs.deployments), services: names(objs.services) };
+  const hpas = names(objs.hpas ?? []);
+  return { deployments: names(objs.deployments), services: names(objs.services), ...(hpas.length ? { hpas } : {}) };
 }
 
 export class EnrolledObjectStore implements AppCache {
@@ -117,15 +128,15 @@ export class EnrolledObjectStore implements AppCache {
 
   private touched(e: AppEntry) {
     e.view = undefined;
-    if (e.deployments.size === 0 && e.services.size === 0) this.entries.delete(EnrolledObjectStore.key(e.namespace, e.app));
+    if (e.deployments.size === 0 && e.services.size === 0 && e.hpas.size === 0) this.entries.delete(EnrolledObjectStore.key(e.namespace, e.app));
     for (const fn of this.listeners) fn(e.namespace, e.app);
   }
 
-  private mapOf(e: AppEntry, kind: 'deployment' | 'service'): Map<string, Obj> {
-    return kind === 'deployment' ? e.deployments : e.services;
+  private mapOf(e: AppEntry, kind: CachedKind): Map<string, Obj> {
+    return kind === 'deployment' ? e.deployments : kind === 'service' ? e.services : e.hpas;
   }
 
-  private drop(kind: 'deployment' | 'service', ns: string, name: string) {
+  private drop(kind: CachedKind, ns: string, name: string) {
     const id = `${kind}/${ns}/${name}`;
     const app = this.filedUnder.get(id);
     if (app === undefined) return;
@@ -134,7 +145,7 @@ export class EnrolledObjectStore implements AppCache {
     if (e && this.mapOf(e, kind).delete(name)) this.touched(e);
   }
 
-  upsert(kind: 'deployment' | 'service', obj: Obj): void {
+  upsert(kind: CachedKind, obj: Obj): void {
     const ns = obj.metadata.namespace ?? '';
     const name = obj.metadata.name ?? '';
     const app = appNameOf(obj);
@@ -144,7 +155,7 @@ export class EnrolledObjectStore implements AppCache {
     const k = EnrolledObjectStore.key(ns, app);
     let e = this.entries.get(k);
     if (!e) {
-      e = { namespace: ns, app, deployments: new Map(), services: new Map() };
+      e = { namespace: ns, app, deployments: new Map(), services: new Map(), hpas: new Map() };
       this.entries.set(k, e);
     }
     this.mapOf(e, kind).set(name, this.slim ? slimObject(kind, obj) : obj);
@@ -152,12 +163,12 @@ export class EnrolledObjectStore implements AppCache {
     this.touched(e);
   }
 
-  remove(kind: 'deployment' | 'service', obj: Obj): void {
+  remove(kind: CachedKind, obj: Obj): void {
     this.drop(kind, obj.metadata.namespace ?? '', obj.metadata.name ?? '');
   }
 
   /** After a (re)list: forget what the list no longer has, file what it has. */
-  replaceAll(kind: 'deployment' | 'service', objs: Obj[]): void {
+  replaceAll(kind: CachedKind, objs: Obj[]): void {
     const keep = new Set(objs.map((o) => `${kind}/${o.metadata.namespace}/${o.metadata.name}`));
     for (const id of [...this.filedUnder.keys()]) {
       if (!id.startsWith(`${kind}/`) || keep.has(id)) continue;
@@ -170,7 +181,7 @@ export class EnrolledObjectStore implements AppCache {
   view(namespace: string, app: string): AppView | undefined {
     const e = this.entries.get(EnrolledObjectStore.key(namespace, app));
     if (!e) return undefined;
-    e.view ??= resolveApp({ namespace, app, deployments: [...e.deployments.values()], services: [...e.services.values()] });
+    e.view ??= resolveApp({ namespace, app, deployments: [...e.deployments.values()], services: [...e.services.values()], ...(e.hpas.size ? { hpas: [...e.hpas.values()] } : {}) });
     return e.view;
   }
 
@@ -199,19 +210,19 @@ export class Reflector {
   private resolveFirst!: () => void;
   private readonly client: KubeClient;
   private readonly path: string;
-  private readonly kind: 'deployment' | 'service';
+  private readonly kind: CachedKind;
   private readonly store: EnrolledObjectStore;
   private readonly log: Logger;
   private readonly watchTimeoutSeconds: number;
 
-  constructor(client: KubeClient, kind: 'deployment' | 'service', store: EnrolledObjectStore, log: Logger, o: { watchTimeoutSeconds?: number } = {}) {
+  constructor(client: KubeClient, kind: CachedKind, store: EnrolledObjectStore, log: Logger, o: { watchTimeoutSeconds?: number } = {}) {
     this.watchTimeoutSeconds = o.watchTimeoutSeconds ?? 240;
     this.idleWatchMs = (this.watchTimeoutSeconds + 30) * 1000;
     this.client = client;
     this.kind = kind;
     this.store = store;
     this.log = log.child({ reflector: kind });
-    this.path = kind === 'deployment' ? paths.deployments() : paths.services();
+    this.path = kind === 'deployment' ? paths.deployments() : kind === 'service' ? paths.services() : paths.horizontalPodAutoscalers();
     this.firstSync = new Promise((r) => (this.resolveFirst = r));
   }
 

@@ -3,7 +3,7 @@
 // real one speaks through KubeClient; test/unit/webhook/fake-cluster.ts is an
 // in-memory one with the same preconditions (resourceVersion, JSON-patch test).
 import type { AppObjects } from '../core/app.ts';
-import type { Deployment, Service, UserInfo } from '../core/k8s-types.ts';
+import type { Deployment, HorizontalPodAutoscaler, Service, UserInfo } from '../core/k8s-types.ts';
 import type { CronJobTemplate, JobOutcome } from '../core/checks.ts';
 import { APP_LABEL } from '../core/labels.ts';
 import { isStatus, type KubeClient, PATCH_CONTENT_TYPE, type PatchType, paths } from '../kube/client.ts';
@@ -26,7 +26,7 @@ export interface CallOptions {
  * the cache's (an object that joined the app within the watch's delay is not read).
  */
 export interface ReadAppOptions extends CallOptions {
-  known?: { deployments: readonly string[]; services: readonly string[] };
+  known?: { deployments: readonly string[]; services: readonly string[]; hpas?: readonly string[] };
 }
 
 export interface Lease {
@@ -68,6 +68,8 @@ export interface WebhookCluster {
   readApp(namespace: string, app: string, o?: ReadAppOptions): Promise<AppObjects>;
   patchDeployment(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Deployment>;
   patchService(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Service>;
+  /** The app's HorizontalPodAutoscaler: pointing it at the live colour (see src/core/hpa.ts). */
+  patchHpa(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<HorizontalPodAutoscaler>;
   /** SubjectAccessReview: may `user` patch deployment `name`? */
   mayPatchDeployment(user: UserInfo, namespace: string, name: string, o?: CallOptions): Promise<{ allowed: boolean; reason?: string }>;
   createEvent(namespace: string, e: KubeEvent): Promise<void>;
@@ -120,26 +122,31 @@ export class KubeWebhookCluster implements WebhookCluster {
   async readApp(namespace: string, app: string, o?: ReadAppOptions): Promise<AppObjects> {
     if (o?.known) {
       const signal = o.signal;
-      const get = <T extends Deployment | Service>(path: string) => orUndefined(this.client.request<T>('GET', path, { signal }));
-      const [d, s] = await Promise.all([
+      const get = <T extends Deployment | Service | HorizontalPodAutoscaler>(path: string) => orUndefined(this.client.request<T>('GET', path, { signal }));
+      const [d, s, h] = await Promise.all([
         Promise.all(o.known.deployments.map((n) => get<Deployment>(paths.deployments(namespace, n)))),
         Promise.all(o.known.services.map((n) => get<Service>(paths.services(namespace, n)))),
+        Promise.all((o.known.hpas ?? []).map((n) => get<HorizontalPodAutoscaler>(paths.horizontalPodAutoscalers(namespace, n)))),
       ]);
-      const ofApp = <T extends Deployment | Service>(xs: (T | undefined)[]) => xs.filter((x): x is T => x?.metadata.labels?.[APP_LABEL] === app);
-      return { namespace, app, deployments: ofApp(d), services: ofApp(s) };
+      const ofApp = <T extends Deployment | Service | HorizontalPodAutoscaler>(xs: (T | undefined)[]) => xs.filter((x): x is T => x?.metadata.labels?.[APP_LABEL] === app);
+      return { namespace, app, deployments: ofApp(d), services: ofApp(s), hpas: ofApp(h) };
     }
     const query = { labelSelector: `${APP_LABEL}=${app}` };
-    const [d, s] = await Promise.all([
+    const [d, s, h] = await Promise.all([
       this.client.request<{ items: Deployment[] }>('GET', paths.deployments(namespace), { query, signal: o?.signal }),
       this.client.request<{ items: Service[] }>('GET', paths.services(namespace), { query, signal: o?.signal }),
+      this.client.request<{ items: HorizontalPodAutoscaler[] }>('GET', paths.horizontalPodAutoscalers(namespace), { query, signal: o?.signal }),
     ]);
-    return { namespace, app, deployments: d.items, services: s.items };
+    return { namespace, app, deployments: d.items, services: s.items, hpas: h.items };
   }
   patchDeployment(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Deployment> {
     return this.client.request<Deployment>('PATCH', paths.deployments(namespace, name), { body: patch, query: dry(o), contentType: PATCH_CONTENT_TYPE[type], signal: o?.signal });
   }
   patchService(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Service> {
     return this.client.request<Service>('PATCH', paths.services(namespace, name), { body: patch, query: dry(o), contentType: PATCH_CONTENT_TYPE[type], signal: o?.signal });
+  }
+  patchHpa(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<HorizontalPodAutoscaler> {
+    return this.client.request<HorizontalPodAutoscaler>('PATCH', paths.horizontalPodAutoscalers(namespace, name), { body: patch, query: dry(o), contentType: PATCH_CONTENT_TYPE[type], signal: o?.signal });
   }
   async mayPatchDeployment(u: UserInfo, namespace: string, name: string, o?: CallOptions): Promise<{ allowed: boolean; reason?: string }> {
     const review = await this.client.request<{ status?: { allowed?: boolean; reason?: string } }>('POST', paths.subjectAccessReviews(), {

@@ -53,7 +53,7 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
 
   // Cache
   const store = new EnrolledObjectStore();
-  const reflectors = [new Reflector(client, 'deployment', store, log), new Reflector(client, 'service', store, log)];
+  const reflectors = [new Reflector(client, 'deployment', store, log), new Reflector(client, 'service', store, log), new Reflector(client, 'hpa', store, log)];
   store.watchingNow = () => reflectors.every((r) => r.healthy);
   store.onChange(() => metrics.cachedApps.set(store.size));
   const leader = new LeaderElector({ cluster, namespace: flags.namespace, name: flags.leaderElectionId, identity: flags.leaderIdentity || hostname(), log });

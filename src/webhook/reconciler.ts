@@ -52,6 +52,8 @@ export class Reconciler {
   private readonly failures = new Map<string, number>();
   /** namespace/deployment -> when first seen labelled live while the Service selects the other colour. */
   private readonly staleLive = new Map<string, number>();
+  /** namespace/app -> the HPA warning last recorded as an Event (see warnHpa). */
+  private readonly hpaWarned = new Map<string, string>();
   private draining: Promise<void> | undefined;
   private resync: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -127,6 +129,7 @@ export class Reconciler {
     const cached = this.d.cache.view(namespace, app);
     if (cached) {
       const p = this.plan(cached);
+      await this.warnHpa(cached, p.hpaWarning);
       // Apps with release gates plan their checks from a fresh read (their Jobs are read too).
       if (!p.action && !checkTemplateOf(cached, 'pre') && !checkTemplateOf(cached, 'post')) {
         if (p.recheckMs !== undefined) this.enqueue(namespace, app, p.recheckMs);
@@ -141,6 +144,7 @@ export class Reconciler {
       if (!objs.deployments.length && !objs.services.length) return;
       const view = resolveApp(objs);
       const plan = this.plan(view);
+      await this.warnHpa(view, plan.hpaWarning);
       if (plan.recheckMs !== undefined) this.enqueue(namespace, app, plan.recheckMs);
       if (!plan.action) {
         const checks = await this.planChecks(view);
@@ -233,6 +237,18 @@ export class Reconciler {
           await cluster.patchService(ns, a.service, a.servicePatch, 'merge');
           log.info({ ...ctx, reason: a.reason }, 'scale-down not needed');
           return 'next';
+        case 'retarget-hpa': {
+          await cluster.patchHpa(ns, a.hpa, a.ops, 'json');
+          const message = `now scales ${a.to}, the live colour (was ${a.from})`;
+          log.info({ ...ctx, hpa: a.hpa, from: a.from, to: a.to }, 'HorizontalPodAutoscaler follows the live colour');
+          await this.hpaEvent(view, a.hpa, 'Normal', 'RetargetedToLive', message);
+          return 'next';
+        }
+        case 'keep-idle-capacity':
+          await cluster.patchDeployment(ns, a.deployment, a.ops, 'json');
+          log.info({ ...ctx, deployment: a.deployment, hpa: a.hpa, from: a.from, to: a.to }, 'idle colour raised to the replicas the HPA runs the live colour at');
+          await this.events(view, [[a.deployment, 'Normal', 'ScaledToLiveCount', `scaled from ${a.from} to ${a.to} replicas, as many as HorizontalPodAutoscaler ${a.hpa} runs the live colour at, so that it can take the load at the switch`]]);
+          return 'next';
       }
     } catch (e) {
       if (isRace(e)) return 'next';
@@ -289,27 +305,49 @@ export class Reconciler {
     }
   }
 
-  private async events(view: AppView, list: [string, 'Normal' | 'Warning', string, string][]): Promise<void> {
+  /** An HPA warning as a Warning Event on the app's HPAs, once per app and message (a new message replaces the old one). */
+  private async warnHpa(view: AppView, warning: string | undefined): Promise<void> {
+    const k = key(view.namespace, view.app);
+    if (warning === undefined) {
+      this.hpaWarned.delete(k);
+      return;
+    }
+    if (this.hpaWarned.get(k) === warning) return;
+    this.hpaWarned.set(k, warning);
+    this.d.log.warn({ namespace: view.namespace, app: view.app, reason: warning }, 'HorizontalPodAutoscaler not followed');
+    await Promise.all(view.hpas.map((h) => this.hpaEvent(view, h.metadata.name ?? '', 'Warning', 'NotFollowed', warning)));
+  }
+
+  private async hpaEvent(view: AppView, name: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const uid = view.hpas.find((h) => h.metadata.name === name)?.metadata.uid;
+    await this.createEvent(view, { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', name, namespace: view.namespace, ...(uid ? { uid } : {}) }, type, reason, message);
+  }
+
+  private async createEvent(view: AppView, involvedObject: KubeEvent['involvedObject'], type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const now = this.d.now().toISOString();
+    const ev: KubeEvent = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${involvedObject.name}.`, namespace: view.namespace },
+      involvedObject,
+      reason,
+      message,
+      type,
+      source: { component: 'kube-bluegreen' },
+      reportingComponent: 'bluegreen.io/reconciler',
+      reportingInstance: hostname(),
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    };
+    await this.d.cluster.createEvent(view.namespace, ev).catch((e: Error) => this.d.log.warn({ err: e.message, object: involvedObject.name }, 'could not record an Event'));
+  }
+
+  private async events(view: AppView, list: [string, 'Normal' | 'Warning', string, string][]): Promise<void> {
     await Promise.all(
       list.map(([name, type, reason, message]) => {
         const uid = Object.values(view.deployments).find((d) => d?.metadata.name === name)?.metadata.uid;
-        const ev: KubeEvent = {
-          apiVersion: 'v1',
-          kind: 'Event',
-          metadata: { generateName: `${name}.`, namespace: view.namespace },
-          involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: view.namespace, ...(uid ? { uid } : {}) },
-          reason,
-          message,
-          type,
-          source: { component: 'kube-bluegreen' },
-          reportingComponent: 'bluegreen.io/reconciler',
-          reportingInstance: hostname(),
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
-        };
-        return this.d.cluster.createEvent(view.namespace, ev).catch((e: Error) => this.d.log.warn({ err: e.message, deployment: name }, 'could not record an Event'));
+        return this.createEvent(view, { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: view.namespace, ...(uid ? { uid } : {}) }, type, reason, message);
       }),
     );
   }

@@ -322,6 +322,7 @@ describe('helm install on the local control plane', () => {
       'cronjobs.batch|[]|[]|[get]',
       'deployments.apps|[]|[]|[get list watch patch]',
       'events|[]|[]|[create]',
+      'horizontalpodautoscalers.autoscaling|[]|[]|[get list watch patch]',
       'jobs.batch|[]|[]|[get create]',
       `mutatingwebhookconfigurations.admissionregistration.k8s.io|[]|[${fullname}]|[get patch]`,
       'services|[]|[]|[get list watch patch]',

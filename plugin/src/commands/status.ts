@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import YAML from 'yaml';
 import { resolveApp } from '../../../src/core/app.ts';
 import { type AppStatus, appStatus } from '../../../src/core/status.ts';
-import { fetchApp, listApps, notEnrolled } from '../app-objects.ts';
+import { fetchApp, listApps, notEnrolled, withHpas } from '../app-objects.ts';
 import { type Context, type GlobalOptions, openSession, type Session } from '../context.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { type OutputFormat, parseOutput, parseTimeout } from '../flags.ts';
@@ -68,11 +68,12 @@ export async function snapshot(s: Session, f: StatusFlags): Promise<Snapshot> {
   if (f.app) {
     const objs = await fetchApp(s.cluster, s.namespace, f.app);
     if (!objs) throw notEnrolled(s.namespace, f.app);
-    const st = appStatus(resolveApp(objs));
+    const [withHpa] = await withHpas(s.cluster, s.namespace, [objs]);
+    const st = appStatus(resolveApp(withHpa!));
     return { data: st, text: format(st, f.output) ?? renderTree(st, ro) };
   }
   const ns = f.allNamespaces ? undefined : s.namespace;
-  const items = (await listApps(s.cluster, ns)).map((a) => appStatus(resolveApp(a)));
+  const items = (await withHpas(s.cluster, ns, await listApps(s.cluster, ns))).map((a) => appStatus(resolveApp(a)));
   const data = { items };
   const doc = format(data, f.output);
   if (doc !== undefined) return { data, text: doc };

@@ -121,7 +121,7 @@ describe('resolveApp: the active and preview Services', () => {
 
   it('has no `active`/`live`/`idle` keys at all when they cannot be told', () => {
     const v = viewOf([blue], []);
-    expect(Object.keys(v).sort()).toEqual(['app', 'deployments', 'duplicates', 'namespace', 'objects', 'previews', 'problems', 'services', 'slotKey']);
+    expect(Object.keys(v).sort()).toEqual(['app', 'deployments', 'duplicates', 'hpas', 'namespace', 'objects', 'previews', 'problems', 'services', 'slotKey']);
   });
 });
 

@@ -6,7 +6,7 @@ import type { AdmissionContext, Decision } from '../../../src/core/admission/dec
 import type { AdmissionRequest, Operation } from '../../../src/core/admission/review.ts';
 import { type PendingFields, recordSeal } from '../../../src/core/pending-change.ts';
 import { templateHash } from '../../../src/core/template.ts';
-import type { Deployment, Scale, Service, UserInfo } from '../../../src/core/k8s-types.ts';
+import type { Deployment, HorizontalPodAutoscaler, Scale, Service, UserInfo } from '../../../src/core/k8s-types.ts';
 import { APP_LABEL, LIVE_LABEL, ROLE_ANNOTATION, SLOT_LABEL_ANNOTATION } from '../../../src/core/labels.ts';
 
 export const NS = 'prod';
@@ -166,8 +166,43 @@ export function service(o: ServiceOptions = {}): Service {
   };
 }
 
-export function viewOf(deployments: Deployment[], services: Service[], o: { app?: string; namespace?: string } = {}): AppView {
-  return resolveApp({ namespace: o.namespace ?? NS, app: o.app ?? APP, deployments, services });
+export function viewOf(deployments: Deployment[], services: Service[], o: { app?: string; namespace?: string; hpas?: HorizontalPodAutoscaler[] } = {}): AppView {
+  return resolveApp({ namespace: o.namespace ?? NS, app: o.app ?? APP, deployments, services, ...(o.hpas ? { hpas: o.hpas } : {}) });
+}
+
+export interface HpaOptions {
+  name?: string;
+  /** The Deployment it scales. */
+  target: string;
+  min?: number;
+  max?: number;
+  current?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** An autoscaling/v2 HorizontalPodAutoscaler of the app (labelled for it), as the API server returns it. */
+export function hpa(o: HpaOptions): HorizontalPodAutoscaler {
+  return {
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: {
+      name: o.name ?? APP,
+      namespace: NS,
+      uid: `uid-hpa-${o.name ?? APP}`,
+      resourceVersion: o.resourceVersion ?? '300',
+      labels: { [APP_LABEL]: APP, ...o.labels },
+      ...(o.annotations ? { annotations: { ...o.annotations } } : {}),
+    },
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: o.target },
+      minReplicas: o.min ?? 2,
+      maxReplicas: o.max ?? 10,
+      metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } }],
+    },
+    status: { currentReplicas: o.current ?? 2, desiredReplicas: o.current ?? 2 },
+  };
 }
 
 export interface ShopOptions {

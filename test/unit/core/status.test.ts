@@ -181,6 +181,8 @@ describe('appStatus: the whole view model', () => {
       problems: [],
       declaredBy: null,
       checks: [],
+      hpas: [],
+      hpaWarning: null,
     });
   });
 

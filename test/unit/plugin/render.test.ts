@@ -30,6 +30,8 @@ function status(over: Partial<AppStatus> = {}): AppStatus {
     problems: [],
     declaredBy: null,
     checks: [],
+    hpas: [],
+    hpaWarning: null,
     ...over,
   };
 }
@@ -283,5 +285,24 @@ describe('release checks in the tree', () => {
     const lines = renderTree(s, { paint: plain, now }).split('\n');
     const i = lines.findIndex((l) => l.startsWith('Last switch:'));
     expect(lines[i + 1]).toBe('Pre-switch check: green version bbbbbbbb (CronJob shop-smoke): running, Job shop-green-pre-bbbbbbbb-x1, started 10s ago');
+  });
+});
+
+describe('the HPA in the tree', () => {
+  const follower = { name: 'shop', target: 'shop-blue', colour: 'blue' as const, follows: 'live' as const, minReplicas: 2, maxReplicas: 10, currentReplicas: 5, desiredReplicas: 6 };
+  const rows = (s: AppStatus) => renderTree(s, { paint: plain, now }).split('\n').filter((l) => /^HPA:|^ {6,}\S/.test(l) && !l.includes('└') && !l.includes('├'));
+
+  it('one row per HPA: what it scales, which colour, its bounds, current and desired replicas', () => {
+    expect(rows(status({ hpas: [follower] }))).toEqual(['HPA:         shop scales shop-blue, blue (live): 2-10 replicas, 5 current, 6 desired']);
+  });
+
+  it('a warning after the rows (or on its own row when no HPA scales a colour)', () => {
+    const onIdle = { ...follower, name: 'shop-green', target: 'shop-green', colour: 'green' as const, follows: 'idle' as const, currentReplicas: 2, desiredReplicas: 2 };
+    expect(rows(status({ hpas: [follower, onIdle], hpaWarning: 'app shop has 2 HorizontalPodAutoscalers' }))).toEqual([
+      'HPA:         shop scales shop-blue, blue (live): 2-10 replicas, 5 current, 6 desired',
+      '             shop-green scales shop-green, green (idle): 2-10 replicas, 2 current',
+      '             app shop has 2 HorizontalPodAutoscalers',
+    ]);
+    expect(rows(status({ hpaWarning: 'HorizontalPodAutoscaler worker scales Deployment/x' }))).toEqual(['HPA:         HorizontalPodAutoscaler worker scales Deployment/x']);
   });
 });

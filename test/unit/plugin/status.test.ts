@@ -80,7 +80,7 @@ hint: enrol it with 'kubectl bg init nope --from deployment/<name>'
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.out) as AppStatus;
     expect(Object.keys(doc).sort()).toEqual(
-      ['activeService', 'app', 'checks', 'colours', 'declaredBy', 'idle', 'lastChange', 'lastSwitch', 'live', 'message', 'namespace', 'pending', 'phase', 'previewServices', 'problems', 'scaleDownAt', 'slotLabel'].sort(),
+      ['activeService', 'app', 'checks', 'colours', 'declaredBy', 'hpaWarning', 'hpas', 'idle', 'lastChange', 'lastSwitch', 'live', 'message', 'namespace', 'pending', 'phase', 'previewServices', 'problems', 'scaleDownAt', 'slotLabel'].sort(),
     );
     expect(doc).toMatchObject({
       app: 'shop',

@@ -5,7 +5,7 @@
 import fjp from 'fast-json-patch';
 import type { AppObjects } from '../../../src/core/app.ts';
 import type { CronJobTemplate, JobOutcome } from '../../../src/core/checks.ts';
-import type { Deployment, Service, UserInfo } from '../../../src/core/k8s-types.ts';
+import type { Deployment, HorizontalPodAutoscaler, Service, UserInfo } from '../../../src/core/k8s-types.ts';
 import { APP_LABEL } from '../../../src/core/labels.ts';
 import type { PatchType } from '../../../src/kube/client.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
@@ -33,12 +33,13 @@ export interface Call {
   dryRun?: boolean;
   patch?: unknown;
   /** readApp: the names read by GET (absent: a LIST by label). */
-  known?: { deployments: readonly string[]; services: readonly string[] };
+  known?: { deployments: readonly string[]; services: readonly string[]; hpas?: readonly string[] };
 }
 
 export class FakeCluster implements WebhookCluster {
   readonly deployments = new Map<string, Deployment>();
   readonly services = new Map<string, Service>();
+  readonly hpas = new Map<string, HorizontalPodAutoscaler>();
   readonly leases = new Map<string, Lease>();
   readonly secrets = new Map<string, Secret>();
   readonly events: KubeEvent[] = [];
@@ -46,7 +47,7 @@ export class FakeCluster implements WebhookCluster {
   /** Who may patch which Deployment (SubjectAccessReview). Default: everyone. */
   mayPatch: (u: UserInfo, namespace: string, name: string) => boolean = () => true;
   /** Refuses a write as invalid (422), as the API server's validation would. */
-  validate: (kind: 'deployment' | 'service', obj: Obj) => string | undefined = () => undefined;
+  validate: (kind: 'deployment' | 'service' | 'hpa', obj: Obj) => string | undefined = () => undefined;
   /** Makes the next calls of a method fail (or hang until the signal aborts: 'hang'). */
   private faults = new Map<string, (Error | 'hang')[]>();
   private rv = 100;
@@ -61,12 +62,18 @@ export class FakeCluster implements WebhookCluster {
 
   put(kind: 'deployment', obj: Deployment): Deployment;
   put(kind: 'service', obj: Service): Service;
-  put(kind: 'deployment' | 'service', obj: Deployment | Service): Deployment | Service {
+  put(kind: 'hpa', obj: HorizontalPodAutoscaler): HorizontalPodAutoscaler;
+  put(kind: 'deployment' | 'service' | 'hpa', obj: Deployment | Service | HorizontalPodAutoscaler): Deployment | Service | HorizontalPodAutoscaler {
     const o = structuredClone(obj);
     o.metadata.resourceVersion = this.nextRv();
-    const map = kind === 'deployment' ? this.deployments : this.services;
-    map.set(this.key(o.metadata.namespace ?? '', o.metadata.name ?? ''), o as Deployment & Service);
+    const map = kind === 'deployment' ? this.deployments : kind === 'service' ? this.services : this.hpas;
+    map.set(this.key(o.metadata.namespace ?? '', o.metadata.name ?? ''), o as Deployment & Service & HorizontalPodAutoscaler);
     return structuredClone(o);
+  }
+
+  getHpa(ns: string, name: string): HorizontalPodAutoscaler | undefined {
+    const h = this.hpas.get(this.key(ns, name));
+    return h && structuredClone(h);
   }
 
   getDeployment(ns: string, name: string): Deployment | undefined {
@@ -99,15 +106,15 @@ export class FakeCluster implements WebhookCluster {
     this.calls.push({ method: 'readApp', namespace, name: app, ...(o?.known ? { known: structuredClone(o.known) } : {}) });
     await this.fault('readApp', o?.signal);
     // By label (a LIST), or only the objects named (a GET each): the current state of those still labelled for the app.
-    const named = (kind: 'deployments' | 'services', x: Obj) => !o?.known || o.known[kind].includes(x.metadata.name ?? '');
-    const mine = <T extends Obj>(kind: 'deployments' | 'services', m: Map<string, T>) =>
+    const named = (kind: 'deployments' | 'services' | 'hpas', x: Obj) => !o?.known || (o.known[kind] ?? []).includes(x.metadata.name ?? '');
+    const mine = <T extends Obj>(kind: 'deployments' | 'services' | 'hpas', m: Map<string, T>) =>
       [...m.values()]
         .filter((x) => x.metadata.namespace === namespace && x.metadata.labels?.[APP_LABEL] === app && named(kind, x))
         .map((x) => structuredClone(x));
-    return { namespace, app, deployments: mine('deployments', this.deployments), services: mine('services', this.services) };
+    return { namespace, app, deployments: mine('deployments', this.deployments), services: mine('services', this.services), hpas: mine('hpas', this.hpas) };
   }
 
-  private patch<T extends Obj>(kind: 'deployment' | 'service', map: Map<string, T>, ns: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): T {
+  private patch<T extends Obj>(kind: 'deployment' | 'service' | 'hpa', map: Map<string, T>, ns: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): T {
     const cur = map.get(this.key(ns, name));
     if (!cur) throw new ApiError(404, 'NotFound', `${kind}s "${name}" not found`, {});
     let next: T;
@@ -127,7 +134,7 @@ export class FakeCluster implements WebhookCluster {
       next = mergePatch(structuredClone(cur), patch) as T;
     }
     const invalid = this.validate(kind, next);
-    if (invalid) throw new ApiError(422, 'Invalid', `${kind === 'deployment' ? 'Deployment' : 'Service'}.apps "${name}" is invalid: ${invalid}`, {});
+    if (invalid) throw new ApiError(422, 'Invalid', `${kind === 'deployment' ? 'Deployment' : kind === 'service' ? 'Service' : 'HorizontalPodAutoscaler'}.${kind === 'hpa' ? 'autoscaling' : 'apps'} "${name}" is invalid: ${invalid}`, {});
     if (!jsonEqual(cur.spec ?? null, next.spec ?? null)) next.metadata.generation = (cur.metadata.generation ?? 1) + 1;
     if (o?.dryRun) return structuredClone({ ...next, metadata: { ...next.metadata, resourceVersion: cur.metadata.resourceVersion } });
     next.metadata.resourceVersion = this.nextRv();
@@ -145,6 +152,12 @@ export class FakeCluster implements WebhookCluster {
     this.calls.push({ method: 'patchService', namespace: ns, name, patch, ...(o?.dryRun ? { dryRun: true } : {}) });
     await this.fault('patchService', o?.signal);
     return this.patch('service', this.services, ns, name, patch, type, o);
+  }
+
+  async patchHpa(ns: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<HorizontalPodAutoscaler> {
+    this.calls.push({ method: 'patchHpa', namespace: ns, name, patch, ...(o?.dryRun ? { dryRun: true } : {}) });
+    await this.fault('patchHpa', o?.signal);
+    return this.patch('hpa', this.hpas, ns, name, patch, type, o);
   }
 
   async mayPatchDeployment(u: UserInfo, ns: string, name: string, o?: CallOptions): Promise<{ allowed: boolean; reason?: string }> {

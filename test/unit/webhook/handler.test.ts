@@ -7,7 +7,7 @@ import { PENDING_CHANGE_ANNOTATION } from '../../../src/core/labels.ts';
 import { templateHash } from '../../../src/core/template.ts';
 import { ApiError } from '../../../src/kube/errors.ts';
 import { handleAdmission, type HandlerDeps } from '../../../src/webhook/admission-handler.ts';
-import { EnrolledObjectStore, slimObject } from '../../../src/webhook/cache.ts';
+import { EnrolledObjectStore, knownObjects, slimObject } from '../../../src/webhook/cache.ts';
 import { createLogger } from '../../../src/webhook/logger.ts';
 import { createMetrics, type Metrics } from '../../../src/webhook/metrics.ts';
 import { PassedChecks } from '../../../src/webhook/redirect-checks.ts';
@@ -17,6 +17,7 @@ import {
   deployment,
   deploymentUpdate,
   edit,
+  hpa,
   IMAGE_V2,
   NOW,
   review,
@@ -496,5 +497,23 @@ describe('EnrolledObjectStore', () => {
 
   it('synced starts false', () => {
     expect(new EnrolledObjectStore().synced).toBe(false);
+  });
+
+  it('files an HPA labelled for the app under it, keeping what it scales, its bounds and its replicas; knownObjects names it for the fresh read', () => {
+    const st = storeOf([blue, green], [svc]);
+    const h = { ...hpa({ target: 'shop-blue', current: 4 }), metadata: { ...hpa({ target: 'shop-blue' }).metadata, managedFields: [{ manager: 'kubectl' }] } };
+    st.upsert('hpa', h);
+    const kept = st.view('prod', 'shop')!.hpas;
+    expect(kept).toEqual([
+      {
+        metadata: { name: 'shop', namespace: 'prod', uid: 'uid-hpa-shop', resourceVersion: '300', labels: { 'bluegreen.io/app': 'shop' } },
+        spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'shop-blue' }, minReplicas: 2, maxReplicas: 10 },
+        status: { currentReplicas: 4, desiredReplicas: 4 },
+      },
+    ]);
+    expect(knownObjects(st, 'prod', 'shop')).toEqual({ deployments: ['shop-blue', 'shop-green'], services: ['shop'], hpas: ['shop'] });
+    st.remove('hpa', h);
+    expect(st.view('prod', 'shop')!.hpas).toEqual([]);
+    expect(knownObjects(st, 'prod', 'shop')).toEqual({ deployments: ['shop-blue', 'shop-green'], services: ['shop'] });
   });
 });

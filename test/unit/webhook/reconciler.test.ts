@@ -13,7 +13,7 @@ import { EnrolledObjectStore } from '../../../src/webhook/cache.ts';
 import { LeaderElector } from '../../../src/webhook/leader.ts';
 import { createLogger } from '../../../src/webhook/logger.ts';
 import { Reconciler } from '../../../src/webhook/reconciler.ts';
-import { annotated, CTX, deploymentUpdate, edit, IMAGE_V1, IMAGE_V2, NOW, SEAL, sealedRecord, selecting, serviceUpdate, shop, type ShopOptions, withImage } from '../core/builders.ts';
+import { annotated, CTX, deploymentUpdate, edit, hpa, IMAGE_V1, IMAGE_V2, NOW, SEAL, sealedRecord, selecting, serviceUpdate, shop, type ShopOptions, withImage } from '../core/builders.ts';
 import { FakeCluster } from './fake-cluster.ts';
 
 const log = createLogger('silent');
@@ -327,5 +327,74 @@ describe('Reconciler: release gates (a pre-switch check run as a Job from the Cr
       state: 'failed',
       reason: `CronJob shop-smoke (named by ${CHECK_TEMPLATE_ANNOTATION.pre}) does not exist`,
     });
+  });
+});
+
+describe('Reconciler: the app’s HorizontalPodAutoscaler follows the live colour', () => {
+  function hpaWorld(hpas: ReturnType<typeof hpa>[]) {
+    const w = world();
+    for (const h of hpas) w.cluster.put('hpa', h);
+    const sync = () => {
+      w.sync();
+      w.store.replaceAll('hpa', [...w.cluster.hpas.values()]);
+    };
+    sync();
+    return { ...w, sync };
+  }
+  const writes = (w: { cluster: FakeCluster }) => w.cluster.calls.filter((c) => c.method.startsWith('patch'));
+
+  it('after a raw switch: the live labels move, then the HPA is pointed at the new live colour, with an Event on it', async () => {
+    const w = hpaWorld([hpa({ target: 'shop-blue' })]);
+    await w.cluster.patchService('prod', 'shop', { spec: { selector: { slot: 'green' } } }, 'merge');
+    w.sync();
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(w.cluster.getHpa('prod', 'shop')!.spec!.scaleTargetRef!.name).toBe('shop-green');
+    expect(w.cluster.getDeployment('prod', 'shop-green')!.metadata.labels![LIVE_LABEL]).toBe('true');
+    const ev = w.cluster.events.find((e) => e.reason === 'RetargetedToLive')!;
+    expect(ev).toMatchObject({ type: 'Normal', involvedObject: { kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', name: 'shop', uid: 'uid-hpa-shop' } });
+    expect(ev.message).toBe('now scales shop-green, the live colour (was shop-blue)');
+  });
+
+  it('the HPA scaled the live colour up: the idle colour is raised to the same count; the live colour is not written', async () => {
+    const w = hpaWorld([hpa({ target: 'shop-blue', current: 5 })]);
+    await w.cluster.patchDeployment('prod', 'shop-blue', { spec: { replicas: 5 } }, 'merge');
+    w.sync();
+    const blueRv = w.cluster.getDeployment('prod', 'shop-blue')!.metadata.resourceVersion;
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(w.cluster.getDeployment('prod', 'shop-green')!.spec!.replicas).toBe(5);
+    expect(w.cluster.getDeployment('prod', 'shop-blue')!.metadata.resourceVersion).toBe(blueRv);
+    expect(w.cluster.events.map((e) => [e.involvedObject.name, e.reason, e.message])).toEqual([
+      ['shop-green', 'ScaledToLiveCount', 'scaled from 2 to 5 replicas, as many as HorizontalPodAutoscaler shop runs the live colour at, so that it can take the load at the switch'],
+    ]);
+    // Again (a resync): nothing more to do.
+    w.sync();
+    const before = writes(w).length;
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(writes(w).length).toBe(before);
+  });
+
+  it('an HPA changed between the read and the retarget (a conflict): read again and retarget from the fresh read', async () => {
+    const w = hpaWorld([hpa({ target: 'shop-blue' })]);
+    await w.cluster.patchService('prod', 'shop', { spec: { selector: { slot: 'green' } } }, 'merge');
+    w.sync();
+    w.cluster.fail('patchHpa', new ApiError(409, 'Conflict', 'the object has been modified', {}));
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(w.cluster.calls.filter((c) => c.method === 'patchHpa')).toHaveLength(2);
+    expect(w.cluster.getHpa('prod', 'shop')!.spec!.scaleTargetRef!.name).toBe('shop-green');
+  });
+
+  it('one HPA per colour: nothing written, one Warning Event on each HPA, not repeated at the next pass', async () => {
+    const w = hpaWorld([hpa({ target: 'shop-blue', current: 5 }), hpa({ name: 'shop-green', target: 'shop-green' })]);
+    await w.cluster.patchDeployment('prod', 'shop-blue', { spec: { replicas: 5 } }, 'merge');
+    w.sync();
+    const before = writes(w).length;
+    await w.reconciler.reconcile('prod', 'shop');
+    await w.reconciler.reconcile('prod', 'shop');
+    expect(writes(w).length).toBe(before);
+    expect(w.cluster.events.map((e) => [e.involvedObject.kind, e.involvedObject.name, e.type, e.reason])).toEqual([
+      ['HorizontalPodAutoscaler', 'shop', 'Warning', 'NotFollowed'],
+      ['HorizontalPodAutoscaler', 'shop-green', 'Warning', 'NotFollowed'],
+    ]);
+    expect(w.cluster.events[0]!.message).toMatch(/^app shop has 2 HorizontalPodAutoscalers on its colours .*: delete shop-green /);
   });
 });
