@@ -4,7 +4,7 @@
 import type { AppObjects } from '../../src/core/app.ts';
 import type { Deployment, Service } from '../../src/core/k8s-types.ts';
 import { APP_LABEL } from '../../src/core/labels.ts';
-import { ApiError } from '../../src/kube/errors.ts';
+import { isStatus } from '../../src/kube/errors.ts';
 import type { Cluster } from './cluster.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { nsFlag } from './context.ts';
@@ -44,7 +44,7 @@ export async function withHpas(cluster: Cluster, namespace: string | undefined, 
   try {
     hpas = await cluster.listHpas(namespace, selector);
   } catch (e) {
-    if (e instanceof ApiError && (e.status === 403 || e.status === 404)) return apps;
+    if (isStatus(e, 403, 404)) return apps;
     throw e;
   }
   return apps.map((a) => {

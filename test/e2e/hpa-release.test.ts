@@ -1,6 +1,6 @@
 // A whole release of an app with a HorizontalPodAutoscaler, with the real HPA controller of the
 // local control plane (synced every 2 s) on kwok's emulated usage scraped by metrics-server
-// (test/cluster/NOTES.md): the app's one HPA follows the live colour. set image (redirected to the
+// (local-cluster/NOTES.md): the app's one HPA follows the live colour. set image (redirected to the
 // idle colour); the HPA scales the live colour up under load and the reconciler raises the idle
 // colour to match; the HPA's (shortened) stabilization window passes and the idle colour keeps
 // its capacity; `kubectl bg switch` succeeds without --force; the HPA is pointed at the new live
