@@ -40,7 +40,12 @@ if (p.samples && p.timeDeltas) {
     selfUs.set(p.samples[i]!, (selfUs.get(p.samples[i]!) ?? 0) + dt);
   }
 } else {
-  const per = (p.endTime - p.startTime) / Math.max(1, p.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0));
+  const per =
+    (p.endTime - p.startTime) /
+    Math.max(
+      1,
+      p.nodes.reduce((a, n) => a + (n.hitCount ?? 0), 0),
+    );
   for (const n of p.nodes) selfUs.set(n.id, (n.hitCount ?? 0) * per);
 }
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
@@ -67,7 +72,10 @@ for (const n of p.nodes) {
 }
 const show = (title: string, m: Map<string, number>) => {
   process.stdout.write(`${title}\n`);
-  const rows = [...m.entries()].filter(([k]) => !values.filter || k.includes(values.filter)).sort((a, b) => b[1] - a[1]).slice(0, top);
+  const rows = [...m.entries()]
+    .filter(([k]) => !values.filter || k.includes(values.filter))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top);
   for (const [k, us] of rows) process.stdout.write(`  ${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}\n`);
 };
 process.stdout.write(`${positionals[0]}: ${(total / 1000).toFixed(0)} ms sampled\n`);

@@ -60,7 +60,12 @@ function config(argv: string[]): Config {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} ${v}: expected a positive number`);
     return n;
   };
-  const only = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [...SECTIONS];
+  const only = values.only
+    ? values.only
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [...SECTIONS];
   for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only ${s}: sections are ${SECTIONS.join(', ')}`);
   return {
     quick: q,
@@ -130,7 +135,9 @@ async function main() {
   out.push(`command: node bench/run.ts ${process.argv.slice(2).join(' ')}`.trimEnd());
   out.push(`machine: ${machineLine(machineBefore)}; load average at the end ${machineAfter.loadavg.join(' ')}`);
   if (others.length)
-    out.push(`note: other test or webhook processes ran on this machine during the run; figures are noisier than on an idle machine:\n  ${others.join('\n  ')}`);
+    out.push(
+      `note: other test or webhook processes ran on this machine during the run; figures are noisier than on an idle machine:\n  ${others.join('\n  ')}`,
+    );
   if (cfg.quick) out.push('note: --quick: short runs, one repeat; for checking the benchmark, not for figures');
   for (const r of results) out.push('', r.title, r.text);
   const goals = results.flatMap((r) => Object.entries(r.goals ?? {}));

@@ -75,7 +75,9 @@ try {
   const info = await server.call<WebhookStarted>('start', { cert: tls.cert, key: tls.key, fixture: MUTATE_FIXTURE, apps });
   for (const ep of eps) await checkAnswer(info.port, ep);
   log(`${machineLine(machine)}`);
-  log(`webhook server pid ${server.pid}, ${info.apps} apps; ${rate} req/s over ${connections} connections for ${minutes} min (/mutate and /validate alternating)`);
+  log(
+    `webhook server pid ${server.pid}, ${info.apps} apps; ${rate} req/s over ${connections} connections for ${minutes} min (/mutate and /validate alternating)`,
+  );
   const t0 = performance.now();
   const sample = async () => {
     const s = await server.stats();
@@ -98,15 +100,18 @@ try {
       }
     })().catch((e: Error) => log(`sample failed: ${e.message}`));
   }, SAMPLE_S * 1000);
-  load = await runLoad({
-    port: info.port,
-    path: '/mutate',
-    body: eps[0]!.fixture.body,
-    requests: eps.map((e) => ({ method: 'POST', path: e.path, headers: { 'content-type': 'application/json' }, body: e.fixture.body })),
-    connections,
-    durationS,
-    overallRate: rate,
-  }, server);
+  load = await runLoad(
+    {
+      port: info.port,
+      path: '/mutate',
+      body: eps[0]!.fixture.body,
+      requests: eps.map((e) => ({ method: 'POST', path: e.path, headers: { 'content-type': 'application/json' }, body: e.fixture.body })),
+      connections,
+      durationS,
+      overallRate: rate,
+    },
+    server,
+  );
   clearInterval(timer);
   await sample();
   heapAtEnd = mb((await server.call<{ heapUsed: number }>('gc')).heapUsed);

@@ -37,9 +37,7 @@ export const PORTS = {
 export const APISERVER_URL = `https://127.0.0.1:${PORTS.apiserver}`;
 export const NODE_NAMES = ['kwok-node-0', 'kwok-node-1', 'kwok-node-2'] as const;
 /** kwok's configuration: node and pod stages, the emulated kubelet metrics and where usage comes from. */
-export const KWOK_CONFIG_FILES = ['node-stages.yaml', 'pod-stages.yaml', 'metrics.yaml'].map((f) =>
-  fileURLToPath(new URL(`./kwok/${f}`, import.meta.url)),
-);
+export const KWOK_CONFIG_FILES = ['node-stages.yaml', 'pod-stages.yaml', 'metrics.yaml'].map((f) => fileURLToPath(new URL(`./kwok/${f}`, import.meta.url)));
 /**
  * What a running cluster must have been started with to be reused: bumped when a flag or a
  * started component changes; kwok's configuration is hashed in as well (see controlPlaneRevision).
@@ -182,9 +180,7 @@ export function clusterPaths(repoRoot: string = DEFAULT_REPO_ROOT) {
 type Paths = ReturnType<typeof clusterPaths>;
 
 function childEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const noProxy = ['127.0.0.1', 'localhost', process.env.NO_PROXY ?? process.env.no_proxy ?? '']
-    .filter(Boolean)
-    .join(',');
+  const noProxy = ['127.0.0.1', 'localhost', process.env.NO_PROXY ?? process.env.no_proxy ?? ''].filter(Boolean).join(',');
   return { ...process.env, HOME: home, NO_PROXY: noProxy, no_proxy: noProxy, ...extra };
 }
 
@@ -279,12 +275,7 @@ export function readClusterEnv(repoRoot: string = DEFAULT_REPO_ROOT): ClusterEnv
 /** Runs the built kubectl against .cluster/kubeconfig (HOME=<cache>/home). Never throws on a non-zero exit. */
 export function kubectl(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const env = readClusterEnv(opts.repoRoot);
-  return run(
-    env.kubectl,
-    ['--kubeconfig', env.kubeconfig, ...args],
-    childEnv(env.home, { KUBECONFIG: env.kubeconfig, ...opts.env }),
-    opts,
-  );
+  return run(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args], childEnv(env.home, { KUBECONFIG: env.kubeconfig, ...opts.env }), opts);
 }
 
 /** Runs the built helm against .cluster/kubeconfig (HOME=<cache>/home). Never throws on a non-zero exit. */
@@ -441,16 +432,12 @@ function loadAdminTls(p: Paths): Tls {
 
 function apiGet(urlPath: string, tls: Tls, timeoutMs = 3_000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request(
-      `${APISERVER_URL}${urlPath}`,
-      { ...tls, agent: false, timeout: timeoutMs, headers: { accept: 'application/json' } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', reject);
-      },
-    );
+    const req = https.request(`${APISERVER_URL}${urlPath}`, { ...tls, agent: false, timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
     req.on('timeout', () => req.destroy(new Error(`GET ${urlPath} timed out`)));
     req.on('error', reject);
     req.end();
@@ -483,9 +470,7 @@ async function waitUntil(
     signal?.throwIfAborted();
     const dead = started.find((s) => s.exit !== undefined || !pidAlive(s.rec.pid));
     if (dead) {
-      throw new Error(
-        `${dead.rec.name} ${dead.exit ?? 'exited'} while waiting for ${what}; last lines of ${dead.rec.log}:\n${tail(dead.rec.log)}`,
-      );
+      throw new Error(`${dead.rec.name} ${dead.exit ?? 'exited'} while waiting for ${what}; last lines of ${dead.rec.log}:\n${tail(dead.rec.log)}`);
     }
     try {
       if (await check()) return;
@@ -529,12 +514,7 @@ async function defaultServiceAccount(tls: Tls): Promise<boolean> {
   return (await apiGet('/api/v1/namespaces/default/serviceaccounts/default', tls)).status === 200;
 }
 
-async function waitClusterReady(
-  tls: Tls,
-  timeoutMs: number,
-  started: readonly Started[] = [],
-  signal?: AbortSignal,
-): Promise<void> {
+async function waitClusterReady(tls: Tls, timeoutMs: number, started: readonly Started[] = [], signal?: AbortSignal): Promise<void> {
   await waitUntil('apiserver /readyz', timeoutMs, () => apiserverReady(tls), started, signal);
   await waitUntil(`nodes ${NODE_NAMES.join(', ')} Ready`, timeoutMs, () => nodesReady(tls), started, signal);
   await waitUntil('ServiceAccount default/default', timeoutMs, () => defaultServiceAccount(tls), started, signal);
@@ -731,13 +711,7 @@ async function writePki(p: Paths): Promise<void> {
       commonName: 'kube-apiserver',
       usage: 'server',
       ipAddresses: ['127.0.0.1', '10.96.0.1'],
-      dnsNames: [
-        'localhost',
-        'kubernetes',
-        'kubernetes.default',
-        'kubernetes.default.svc',
-        'kubernetes.default.svc.cluster.local',
-      ],
+      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
     }),
     issueCert(ca, { commonName: 'kubernetes-admin', organization: 'system:masters', usage: 'client' }),
     generateKey(),
@@ -852,14 +826,7 @@ export async function up(opts: UpOptions = {}): Promise<UpResult> {
   }
 }
 
-async function startFresh(
-  p: Paths,
-  repoRoot: string,
-  bins: Binaries,
-  log: (m: string) => void,
-  t0: number,
-  signal?: AbortSignal,
-): Promise<UpResult> {
+async function startFresh(p: Paths, repoRoot: string, bins: Binaries, log: (m: string) => void, t0: number, signal?: AbortSignal): Promise<UpResult> {
   const tStart = Date.now();
   let t = tStart;
   const phase = (what: string) => {
@@ -902,10 +869,16 @@ async function startFresh(
       `--initial-advertise-peer-urls=${etcdPeer}`,
       `--initial-cluster=local=${etcdPeer}`,
     ]);
-    await waitUntil('etcd /health', 30_000, async () => {
-      const r = await httpGet(`${etcdClient}/health`);
-      return r.status === 200 && (JSON.parse(r.body) as { health?: string }).health === 'true';
-    }, started, signal);
+    await waitUntil(
+      'etcd /health',
+      30_000,
+      async () => {
+        const r = await httpGet(`${etcdClient}/health`);
+        return r.status === 200 && (JSON.parse(r.body) as { health?: string }).health === 'true';
+      },
+      started,
+      signal,
+    );
     phase('etcd healthy');
 
     start('kube-apiserver', kube('kube-apiserver'), [
@@ -1016,10 +989,7 @@ async function startFresh(
     };
     fs.writeFileSync(p.env, `${JSON.stringify(clusterEnv, null, 2)}\n`);
     const now = Date.now();
-    log(
-      `cluster ready in ${secs(now - tStart)} from first start (${secs(now - t0)} including the build check); ` +
-        `kubeconfig ${p.kubeconfig}`,
-    );
+    log(`cluster ready in ${secs(now - tStart)} from first start (${secs(now - t0)} including the build check); ` + `kubeconfig ${p.kubeconfig}`);
     return { env: clusterEnv, reused: false, totalMs: now - t0, startMs: now - tStart };
   } catch (e) {
     log(`start failed: ${(e as Error).message}`);

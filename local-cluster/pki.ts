@@ -68,10 +68,22 @@ export async function generateCA(commonName: string, days = 3650): Promise<KeyPa
     await writeFile(join(dir, 'ca.key'), keyPem, { mode: 0o600 });
     await openssl(
       [
-        'req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', String(days),
-        '-subj', subject(commonName), '-out', 'ca.crt',
-        '-addext', 'basicConstraints=critical,CA:TRUE',
-        '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        'ca.key',
+        '-sha256',
+        '-days',
+        String(days),
+        '-subj',
+        subject(commonName),
+        '-out',
+        'ca.crt',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
       ],
       dir,
     );
@@ -83,10 +95,7 @@ export async function generateCA(commonName: string, days = 3650): Promise<KeyPa
 export async function issueCert(ca: KeyPair, req: CertRequest): Promise<KeyPair> {
   const keyPem = await generateKey();
   const eku = { server: 'serverAuth', client: 'clientAuth', both: 'serverAuth,clientAuth' }[req.usage];
-  const sans = [
-    ...(req.dnsNames ?? []).map((d) => `DNS:${d}`),
-    ...(req.ipAddresses ?? []).map((ip) => `IP:${ip}`),
-  ];
+  const sans = [...(req.dnsNames ?? []).map((d) => `DNS:${d}`), ...(req.ipAddresses ?? []).map((ip) => `IP:${ip}`)];
   const ext = [
     'basicConstraints=CA:FALSE',
     'keyUsage=critical,digitalSignature,keyEncipherment',
@@ -103,10 +112,26 @@ export async function issueCert(ca: KeyPair, req: CertRequest): Promise<KeyPair>
     await openssl(['req', '-new', '-key', 'leaf.key', '-subj', subject(req.commonName, req.organization), '-out', 'leaf.csr'], dir);
     await openssl(
       [
-        'x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key',
+        'x509',
+        '-req',
+        '-in',
+        'leaf.csr',
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
         // A random serial instead of -CAcreateserial: no shared ca.srl, so certificates can be issued in parallel.
-        '-set_serial', `0x${randomBytes(16).toString('hex').replace(/^[89a-f]/, '1')}`,
-        '-days', String(req.days ?? 3650), '-sha256', '-extfile', 'leaf.ext', '-out', 'leaf.crt',
+        '-set_serial',
+        `0x${randomBytes(16)
+          .toString('hex')
+          .replace(/^[89a-f]/, '1')}`,
+        '-days',
+        String(req.days ?? 3650),
+        '-sha256',
+        '-extfile',
+        'leaf.ext',
+        '-out',
+        'leaf.crt',
       ],
       dir,
     );

@@ -24,19 +24,69 @@ interface Scenario {
 
 const unschedulable = JSON.stringify([{ op: 'add', path: '/spec/template/spec/nodeSelector', value: { 'bluegreen.io/fixture': 'no-such-node' } }]);
 const scenarios: Scenario[] = [
-  { name: 'set-image-live', description: 'kubectl set image on the live colour', app: 'shop', command: ['set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v2'] },
-  { name: 'set-image-live-dry-run', description: 'the same with --dry-run=server', app: 'shop', command: ['set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v3', '--dry-run=server'] },
-  { name: 'set-image-idle', description: 'kubectl set image on the idle colour', app: 'shop', command: ['set', 'image', 'deployment/shop-green', 'app=registry.example/shop:v4'] },
-  { name: 'set-env-live', description: 'kubectl set env on the live colour (not an image change)', app: 'shop', command: ['set', 'env', 'deployment/shop-blue', 'GREETING=hi'] },
-  { name: 'patch-replicas-live', description: 'a replicas-only patch of the live colour', app: 'shop', command: ['patch', 'deployment/shop-blue', '-p', '{"spec":{"replicas":3}}'] },
-  { name: 'rollout-restart-live', description: 'kubectl rollout restart on the live colour', app: 'shop', command: ['rollout', 'restart', 'deployment/shop-blue'] },
+  {
+    name: 'set-image-live',
+    description: 'kubectl set image on the live colour',
+    app: 'shop',
+    command: ['set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v2'],
+  },
+  {
+    name: 'set-image-live-dry-run',
+    description: 'the same with --dry-run=server',
+    app: 'shop',
+    command: ['set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v3', '--dry-run=server'],
+  },
+  {
+    name: 'set-image-idle',
+    description: 'kubectl set image on the idle colour',
+    app: 'shop',
+    command: ['set', 'image', 'deployment/shop-green', 'app=registry.example/shop:v4'],
+  },
+  {
+    name: 'set-env-live',
+    description: 'kubectl set env on the live colour (not an image change)',
+    app: 'shop',
+    command: ['set', 'env', 'deployment/shop-blue', 'GREETING=hi'],
+  },
+  {
+    name: 'patch-replicas-live',
+    description: 'a replicas-only patch of the live colour',
+    app: 'shop',
+    command: ['patch', 'deployment/shop-blue', '-p', '{"spec":{"replicas":3}}'],
+  },
+  {
+    name: 'rollout-restart-live',
+    description: 'kubectl rollout restart on the live colour',
+    app: 'shop',
+    command: ['rollout', 'restart', 'deployment/shop-blue'],
+  },
   { name: 'scale-live-5', description: 'kubectl scale the live colour to 5', app: 'shop', command: ['scale', 'deployment/shop-blue', '--replicas=5'] },
   { name: 'scale-live-0', description: 'kubectl scale the live colour to 0', app: 'shop', command: ['scale', 'deployment/shop-blue', '--replicas=0'] },
-  { name: 'patch-replicas-live-0', description: 'a patch setting the live colour to 0 replicas', app: 'shop', command: ['patch', 'deployment/shop-blue', '-p', '{"spec":{"replicas":0}}'] },
+  {
+    name: 'patch-replicas-live-0',
+    description: 'a patch setting the live colour to 0 replicas',
+    app: 'shop',
+    command: ['patch', 'deployment/shop-blue', '-p', '{"spec":{"replicas":0}}'],
+  },
   { name: 'delete-live', description: 'kubectl delete of the live colour', app: 'shop', command: ['delete', 'deployment/shop-blue', '--wait=false'] },
-  { name: 'patch-template-slot', description: "a patch of the idle colour's template slot label", app: 'shop', command: ['patch', 'deployment/shop-green', '--type=json', '-p', '[{"op":"replace","path":"/spec/template/metadata/labels/slot","value":"blue"}]'] },
-  { name: 'service-drop-slot', description: 'a Service patch that drops the slot key', app: 'shop', command: ['patch', 'service/shop', '--type=json', '-p', '[{"op":"remove","path":"/spec/selector/slot"}]'] },
-  { name: 'service-purple', description: 'a Service patch naming slot=purple', app: 'shop', command: ['patch', 'service/shop', '-p', '{"spec":{"selector":{"slot":"purple"}}}'] },
+  {
+    name: 'patch-template-slot',
+    description: "a patch of the idle colour's template slot label",
+    app: 'shop',
+    command: ['patch', 'deployment/shop-green', '--type=json', '-p', '[{"op":"replace","path":"/spec/template/metadata/labels/slot","value":"blue"}]'],
+  },
+  {
+    name: 'service-drop-slot',
+    description: 'a Service patch that drops the slot key',
+    app: 'shop',
+    command: ['patch', 'service/shop', '--type=json', '-p', '[{"op":"remove","path":"/spec/selector/slot"}]'],
+  },
+  {
+    name: 'service-purple',
+    description: 'a Service patch naming slot=purple',
+    app: 'shop',
+    command: ['patch', 'service/shop', '-p', '{"spec":{"selector":{"slot":"purple"}}}'],
+  },
   {
     name: 'service-green-scaled-down',
     description: 'a Service patch to green while green runs fewer replicas than blue',
@@ -47,7 +97,10 @@ const scenarios: Scenario[] = [
     name: 'service-green-not-ready',
     description: 'a Service patch to green while green cannot schedule its pods',
     app: 'shop',
-    before: [['scale', 'deployment/shop-green', '--replicas=5'], ['patch', 'deployment/shop-green', '--type=json', '-p', unschedulable]],
+    before: [
+      ['scale', 'deployment/shop-green', '--replicas=5'],
+      ['patch', 'deployment/shop-green', '--type=json', '-p', unschedulable],
+    ],
     command: ['patch', 'service/shop', '-p', '{"spec":{"selector":{"slot":"green"}}}'],
   },
   {
@@ -60,7 +113,12 @@ const scenarios: Scenario[] = [
     ],
     command: ['patch', 'service/shop', '-p', '{"spec":{"selector":{"slot":"green"}}}'],
   },
-  { name: 'env-key-set-image-live', description: 'set image on the live colour of an app whose slot label is `environment`', app: 'web', command: ['set', 'image', 'deployment/web-blue', 'app=registry.example/web:v2'] },
+  {
+    name: 'env-key-set-image-live',
+    description: 'set image on the live colour of an app whose slot label is `environment`',
+    app: 'web',
+    command: ['set', 'image', 'deployment/web-blue', 'app=registry.example/web:v2'],
+  },
 ];
 
 async function main() {
@@ -99,7 +157,18 @@ async function main() {
         const file = `${s.name}.${++i}.${endpoint}.json`;
         writeFileSync(
           join(OUT, file),
-          JSON.stringify({ scenario: s.name, description: s.description, command: `kubectl ${s.command.join(' ')}`, kubectl: { exitCode: res.code, stderr: res.stderr.trim() }, cluster: { deployments, services }, review }, null, 1) + '\n',
+          JSON.stringify(
+            {
+              scenario: s.name,
+              description: s.description,
+              command: `kubectl ${s.command.join(' ')}`,
+              kubectl: { exitCode: res.code, stderr: res.stderr.trim() },
+              cluster: { deployments, services },
+              review,
+            },
+            null,
+            1,
+          ) + '\n',
         );
       }
       process.stderr.write(`${s.name}: ${captured.length} review(s), kubectl exit ${res.code}\n`);

@@ -35,12 +35,12 @@ const MANIFEST = join(REPO, 'plugin/krew/bg.yaml');
 const SENTINEL = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const HOST = `${process.platform}-${process.arch}`;
 
-
 const log = (m: string) => process.stderr.write(`[plugin:dist] ${m}\n`);
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** kubectl_complete-bg: kubectl runs it to complete `kubectl bg ...`; kubectl-bg is on PATH whenever kubectl finds the plugin. */
-export const COMPLETE_SCRIPT = '#!/bin/sh\n# kubectl runs this to complete `kubectl bg ...` (kubectl 1.26+): the plugin answers.\nexec kubectl-bg __complete "$@"\n';
+export const COMPLETE_SCRIPT =
+  '#!/bin/sh\n# kubectl runs this to complete `kubectl bg ...` (kubectl 1.26+): the plugin answers.\nexec kubectl-bg __complete "$@"\n';
 
 async function bundle(): Promise<{ main: string; clientNode: string }> {
   mkdirSync(SEA, { recursive: true });
@@ -88,7 +88,10 @@ function nodeBinary(p: Platform, version: string): string {
   rmSync(cache, { recursive: true, force: true });
   mkdirSync(cache, { recursive: true });
   log(`fetching node-${p}@${version} from the npm registry`);
-  const out = execFileSync('npm', ['pack', `node-${p}@${version}`, '--pack-destination', cache, '--silent'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = execFileSync('npm', ['pack', `node-${p}@${version}`, '--pack-destination', cache, '--silent'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const tgz = join(cache, out.trim().split('\n').pop()!);
   execFileSync('tar', ['-xzf', tgz, '-C', cache]);
   rmSync(tgz);
@@ -160,7 +163,10 @@ function tar(files: { name: string; data: Buffer; mode: number }[]): Buffer {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { platforms: { type: 'string' }, check: { type: 'boolean', default: false } }, strict: true });
-  const wanted = (values.platforms ?? process.env.KBG_PLUGIN_PLATFORMS ?? DEFAULT_PLATFORMS.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as Platform[];
+  const wanted = (values.platforms ?? process.env.KBG_PLUGIN_PLATFORMS ?? DEFAULT_PLATFORMS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) as Platform[];
   for (const p of wanted) if (!/^(linux|darwin)-(x64|arm64)$/.test(p)) throw new Error(`--platforms ${p}: expected linux|darwin-x64|arm64`);
   const version = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).version as string;
   const node = nodeVersion();

@@ -16,7 +16,9 @@ export function ensureExe(): string {
   if (built) return EXE;
   if (!existsSync(EXE) || process.env.KBG_BENCH_REBUILD_EXE !== '0') {
     progress(`building ${EXE} (scripts/plugin-dist.ts --platforms ${process.platform}-${process.arch})`);
-    execFileSync(NODE, [join(REPO, 'scripts/plugin-dist.ts'), '--platforms', `${process.platform}-${process.arch}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(NODE, [join(REPO, 'scripts/plugin-dist.ts'), '--platforms', `${process.platform}-${process.arch}`], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   }
   built = true;
   return EXE;

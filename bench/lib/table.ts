@@ -10,7 +10,10 @@ export function table(header: readonly string[], rows: readonly (readonly Cell[]
   const cols = Math.max(...all.map((r) => r.length));
   const widths = Array.from({ length: cols }, (_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   const right = Array.from({ length: cols }, (_, i) => {
-    const cells = all.slice(1).map((r) => r[i] ?? '').filter((c) => c !== '');
+    const cells = all
+      .slice(1)
+      .map((r) => r[i] ?? '')
+      .filter((c) => c !== '');
     return i > 0 && cells.length > 0 && cells.every(numeric);
   });
   const line = (r: string[]) =>

@@ -35,7 +35,12 @@ export class LiveObjects<T extends Meta> {
     void (async () => {
       while (!this.abort.signal.aborted) {
         try {
-          rv = await this.client.watch<T>(this.path, { ...this.query, resourceVersion: rv, timeoutSeconds: 300 }, (ev) => this.apply(ev.type, ev.object), this.abort.signal);
+          rv = await this.client.watch<T>(
+            this.path,
+            { ...this.query, resourceVersion: rv, timeoutSeconds: 300 },
+            (ev) => this.apply(ev.type, ev.object),
+            this.abort.signal,
+          );
         } catch (e) {
           if (this.abort.signal.aborted) return;
           if (!isStatus(e, 410)) await new Promise((r) => setTimeout(r, 200));

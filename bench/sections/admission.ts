@@ -149,7 +149,12 @@ export async function admissionSection(cfg: Config): Promise<SectionResult> {
       const b = summarize(of('baseline'));
       const w = summarize(of('webhook'));
       const a = summarize(of('control'));
-      const ratios = (x: Summary) => ({ rps: ratio(x.rps, b.rps), p50: ratio(x.p50, b.p50), p99: ratio(x.p99, b.p99), cpuMsPerReq: ratio(x.cpuMsPerReq, b.cpuMsPerReq) });
+      const ratios = (x: Summary) => ({
+        rps: ratio(x.rps, b.rps),
+        p50: ratio(x.p50, b.p50),
+        p99: ratio(x.p99, b.p99),
+        cpuMsPerReq: ratio(x.cpuMsPerReq, b.cpuMsPerReq),
+      });
       const rt = ratios(w);
       const goals: Cell['goals'] = { throughput: rt.rps >= THROUGHPUT_GOAL };
       if (c === 1) goals.p99 = w.p99 < P99_GOAL_MS;

@@ -75,7 +75,9 @@ async function startFloorWebhook(ns: string, c: Awaited<ReturnType<typeof cluste
   const deadline = Date.now() + 30_000;
   while ((await served()) === 0) {
     if (Date.now() > deadline) throw new Error('the floor webhook was never called');
-    await c.client.patch(paths.deployments(ns, PATCH_APPS.floor), { metadata: { annotations: { 'bench/probe': String(Date.now()) } } }, 'merge', { dryRun: 'All' });
+    await c.client.patch(paths.deployments(ns, PATCH_APPS.floor), { metadata: { annotations: { 'bench/probe': String(Date.now()) } } }, 'merge', {
+      dryRun: 'All',
+    });
     await new Promise((r) => setTimeout(r, 200));
   }
   return { proc, name };
@@ -109,7 +111,13 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
       if (kind !== 'enrolled') return { kind, i, ms, ...(now === image ? {} : { error: `image is ${now}` }) };
       // The event can come before the PATCH's answer: then the time is 0.
       const at = await watched.when(() => idleGeneration() > before, 10_000);
-      return { kind, i, ms, redirected: now === IMAGE, ...(Number.isNaN(at) ? { error: 'the idle colour did not move within 10 s' } : { appliedMs: Math.max(0, at - t1) }) };
+      return {
+        kind,
+        i,
+        ms,
+        redirected: now === IMAGE,
+        ...(Number.isNaN(at) ? { error: 'the idle colour did not move within 10 s' } : { appliedMs: Math.max(0, at - t1) }),
+      };
     } catch (e) {
       return { kind, i, ms: performance.now() - t0, error: (e as Error).message.slice(0, 300) };
     }
@@ -142,8 +150,22 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
   const errors = samples.filter((s) => s.error);
   const enrolled = of('enrolled');
   const plain = of('plain');
-  const f = ((xs: number[]) => ({ n: xs.length, median: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), mean: mean(xs), max: Math.max(...xs) }))(of('floor'));
-  const st = (xs: number[]) => ({ n: xs.length, median: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), mean: mean(xs), max: Math.max(...xs) });
+  const f = ((xs: number[]) => ({
+    n: xs.length,
+    median: percentile(xs, 50),
+    p90: percentile(xs, 90),
+    p99: percentile(xs, 99),
+    mean: mean(xs),
+    max: Math.max(...xs),
+  }))(of('floor'));
+  const st = (xs: number[]) => ({
+    n: xs.length,
+    median: percentile(xs, 50),
+    p90: percentile(xs, 90),
+    p99: percentile(xs, 99),
+    mean: mean(xs),
+    max: Math.max(...xs),
+  });
   const e = st(enrolled);
   const p = st(plain);
   const applied = st(samples.filter((x) => x.appliedMs !== undefined).map((x) => x.appliedMs!));
@@ -160,11 +182,43 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
     ['not enrolled (no webhook call)', String(p.n), fmt(p.median), fmt(p.p90), fmt(p.p99), fmt(p.mean), fmt(p.max)],
     ['floor: an allow-only mutating webhook', String(f.n), fmt(f.median), fmt(f.p90), fmt(f.p99), fmt(f.mean), fmt(f.max)],
     ['enrolled, live colour (redirected)', String(e.n), fmt(e.median), fmt(e.p90), fmt(e.p99), fmt(e.mean), fmt(e.max)],
-    ['ratio (floor / plain)', '', `${fmt(ratio(f.median, p.median))}x`, `${fmt(ratio(f.p90, p.p90))}x`, `${fmt(ratio(f.p99, p.p99))}x`, `${fmt(ratio(f.mean, p.mean))}x`, ''],
-    ['ratio (enrolled / floor)', '', `${fmt(ratio(e.median, f.median))}x`, `${fmt(ratio(e.p90, f.p90))}x`, `${fmt(ratio(e.p99, f.p99))}x`, `${fmt(ratio(e.mean, f.mean))}x`, ''],
+    [
+      'ratio (floor / plain)',
+      '',
+      `${fmt(ratio(f.median, p.median))}x`,
+      `${fmt(ratio(f.p90, p.p90))}x`,
+      `${fmt(ratio(f.p99, p.p99))}x`,
+      `${fmt(ratio(f.mean, p.mean))}x`,
+      '',
+    ],
+    [
+      'ratio (enrolled / floor)',
+      '',
+      `${fmt(ratio(e.median, f.median))}x`,
+      `${fmt(ratio(e.p90, f.p90))}x`,
+      `${fmt(ratio(e.p99, f.p99))}x`,
+      `${fmt(ratio(e.mean, f.mean))}x`,
+      '',
+    ],
     ['added latency (enrolled - plain)', '', fmt(e.median - p.median), fmt(e.p90 - p.p90), fmt(e.p99 - p.p99), fmt(e.mean - p.mean), ''],
-    ['ratio (enrolled / plain)', '', `${fmt(ratio(e.median, p.median))}x`, `${fmt(ratio(e.p90, p.p90))}x`, `${fmt(ratio(e.p99, p.p99))}x`, `${fmt(ratio(e.mean, p.mean))}x`, ''],
-    ['PATCH answered -> idle generation moved', String(applied.n), fmt(applied.median), fmt(applied.p90), fmt(applied.p99), fmt(applied.mean), fmt(applied.max)],
+    [
+      'ratio (enrolled / plain)',
+      '',
+      `${fmt(ratio(e.median, p.median))}x`,
+      `${fmt(ratio(e.p90, p.p90))}x`,
+      `${fmt(ratio(e.p99, p.p99))}x`,
+      `${fmt(ratio(e.mean, p.mean))}x`,
+      '',
+    ],
+    [
+      'PATCH answered -> idle generation moved',
+      String(applied.n),
+      fmt(applied.median),
+      fmt(applied.p90),
+      fmt(applied.p99),
+      fmt(applied.mean),
+      fmt(applied.max),
+    ],
   ];
   const liveImage = liveNow.spec?.template?.spec?.containers?.[0]?.image;
   const text = [
@@ -191,10 +245,27 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
     title: '3. Through the real apiserver: set-image PATCH on an enrolled live colour vs a Deployment not enrolled',
     text,
     goals: {
-      [`apiserver: every enrolled PATCH redirected, none applied to the live colour, none failed`]: redirected === cfg.patches && errors.length === 0 && liveImage === IMAGE,
-      [`apiserver: enrolled set-image PATCH <= ${PATCH_RATIO_GOAL}x the same PATCH not enrolled (median; now ${fmt(ratio(e.median, p.median))}x)`]: ratio(e.median, p.median) <= PATCH_RATIO_GOAL,
-      [`apiserver: PATCH answered -> idle colour's generation moved, median < ${APPLIED_GOAL_MS} ms (now ${fmt(applied.median)} ms, p99 ${fmt(applied.p99)} ms)`]: applied.median < APPLIED_GOAL_MS,
+      [`apiserver: every enrolled PATCH redirected, none applied to the live colour, none failed`]:
+        redirected === cfg.patches && errors.length === 0 && liveImage === IMAGE,
+      [`apiserver: enrolled set-image PATCH <= ${PATCH_RATIO_GOAL}x the same PATCH not enrolled (median; now ${fmt(ratio(e.median, p.median))}x)`]:
+        ratio(e.median, p.median) <= PATCH_RATIO_GOAL,
+      [`apiserver: PATCH answered -> idle colour's generation moved, median < ${APPLIED_GOAL_MS} ms (now ${fmt(applied.median)} ms, p99 ${fmt(applied.p99)} ms)`]:
+        applied.median < APPLIED_GOAL_MS,
     },
-    data: { namespace: ns, patches: cfg.patches, wallS, plain: p, floor: f, enrolled: e, applied, added: { median: e.median - p.median, p99: e.p99 - p.p99 }, webhookMetrics: hook, redirected, notRedirected, errors: errors.length, samples },
+    data: {
+      namespace: ns,
+      patches: cfg.patches,
+      wallS,
+      plain: p,
+      floor: f,
+      enrolled: e,
+      applied,
+      added: { median: e.median - p.median, p99: e.p99 - p.p99 },
+      webhookMetrics: hook,
+      redirected,
+      notRedirected,
+      errors: errors.length,
+      samples,
+    },
   };
 }

@@ -93,9 +93,9 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
 
 export async function waitAvailable(client: KubeClient, ns: string): Promise<void> {
   await until(`the Deployments in ${ns} to be available`, async () => {
-    const l = await client.list<Deployment & { status?: { availableReplicas?: number; updatedReplicas?: number; readyReplicas?: number; observedGeneration?: number } }>(
-      paths.deployments(ns),
-    );
+    const l = await client.list<
+      Deployment & { status?: { availableReplicas?: number; updatedReplicas?: number; readyReplicas?: number; observedGeneration?: number } }
+    >(paths.deployments(ns));
     const ok = l.items.every(
       (d) =>
         (d.status?.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
@@ -131,7 +131,11 @@ async function setUp(): Promise<ClusterBench> {
 
 interface WebhookConfig {
   metadata: { name: string };
-  webhooks?: { name: string; clientConfig?: { url?: string; service?: { namespace?: string; name?: string } }; namespaceSelector?: { matchLabels?: Record<string, string> } }[];
+  webhooks?: {
+    name: string;
+    clientConfig?: { url?: string; service?: { namespace?: string; name?: string } };
+    namespaceSelector?: { matchLabels?: Record<string, string> };
+  }[];
 }
 
 /**

@@ -27,7 +27,9 @@ export async function memorySection(cfg: Config): Promise<SectionResult> {
     const proc = ServerProc.fork('webhook', { label: `webhook server (${kind}, ${apps} apps)`, execArgv: [`--max-semi-space-size=${SEMI_SPACE_MB}`] });
     try {
       const started = await proc.call<WebhookStarted>('start', { cert: tls.cert, key: tls.key, fixture: MUTATE_FIXTURE, apps, wholeObjects });
-      progress(`memory: ${kind}: ${fmtInt(started.objects)} objects, RSS ${fmt(mb(started.memory.filled.rss), 1)} MB, heap ${fmt(mb(started.memory.filled.heapUsed), 1)} MB`);
+      progress(
+        `memory: ${kind}: ${fmtInt(started.objects)} objects, RSS ${fmt(mb(started.memory.filled.rss), 1)} MB, heap ${fmt(mb(started.memory.filled.heapUsed), 1)} MB`,
+      );
       return started;
     } finally {
       await proc.stop();
@@ -41,7 +43,12 @@ export async function memorySection(cfg: Config): Promise<SectionResult> {
     const a = await fill(kind, wholeObjects, small);
     const b = await fill(kind, wholeObjects, large);
     const k = 1000 / (b.apps - a.apps);
-    rows.push({ kind, small: a, large: b, per: { rss: mb(b.memory.filled.rss - a.memory.filled.rss) * k, heap: mb(b.memory.filled.heapUsed - a.memory.filled.heapUsed) * k } });
+    rows.push({
+      kind,
+      small: a,
+      large: b,
+      per: { rss: mb(b.memory.filled.rss - a.memory.filled.rss) * k, heap: mb(b.memory.filled.heapUsed - a.memory.filled.heapUsed) * k },
+    });
   }
   const [before, after] = rows;
   const text = [
@@ -49,7 +56,12 @@ export async function memorySection(cfg: Config): Promise<SectionResult> {
     '',
     table(
       ['store keeps', 'RSS per 1,000 apps MB', 'JS heap per 1,000 apps MB', `RSS at ${fmtInt(small)} / ${fmtInt(large)} apps MB`],
-      [before!, after!].map((r) => [r.kind, fmt(r.per.rss, 2), fmt(r.per.heap, 2), `${fmt(mb(r.small.memory.filled.rss), 1)} / ${fmt(mb(r.large.memory.filled.rss), 1)}`]),
+      [before!, after!].map((r) => [
+        r.kind,
+        fmt(r.per.rss, 2),
+        fmt(r.per.heap, 2),
+        `${fmt(mb(r.small.memory.filled.rss), 1)} / ${fmt(mb(r.large.memory.filled.rss), 1)}`,
+      ]),
     ),
     `  slimObject drops managedFields, every annotation that is not bluegreen.io/* (kubectl's last-applied-configuration is a whole copy of the object),`,
     `  status conditions, and of a Service all but its selector; a request carries the whole object whenever one is needed.`,
@@ -58,7 +70,15 @@ export async function memorySection(cfg: Config): Promise<SectionResult> {
     name: 'memory',
     title: '5. Cache memory per 1,000 enrolled apps: whole objects vs what the decisions read',
     text,
-    goals: { [`memory: cache RSS per 1,000 apps <= ${MEMORY_GOAL_MB} MB (now ${fmt(after!.per.rss, 2)} MB; whole objects ${fmt(before!.per.rss, 2)} MB)`]: after!.per.rss <= MEMORY_GOAL_MB },
-    data: { small, large, before: { ...before!.per, small: before!.small.memory, large: before!.large.memory }, after: { ...after!.per, small: after!.small.memory, large: after!.large.memory } },
+    goals: {
+      [`memory: cache RSS per 1,000 apps <= ${MEMORY_GOAL_MB} MB (now ${fmt(after!.per.rss, 2)} MB; whole objects ${fmt(before!.per.rss, 2)} MB)`]:
+        after!.per.rss <= MEMORY_GOAL_MB,
+    },
+    data: {
+      small,
+      large,
+      before: { ...before!.per, small: before!.small.memory, large: before!.large.memory },
+      after: { ...after!.per, small: after!.small.memory, large: after!.large.memory },
+    },
   };
 }

@@ -48,7 +48,9 @@ export async function scaleSection(cfg: Config): Promise<SectionResult> {
       port: 0,
       proc: ServerProc.fork('webhook', {
         label: `webhook server (${name} apps)`,
-        execArgv: cfg.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`, `--cpu-prof-name=scale-${apps}${control ? '-control' : ''}.cpuprofile`] : [],
+        execArgv: cfg.cpuProfDir
+          ? ['--cpu-prof', `--cpu-prof-dir=${cfg.cpuProfDir}`, `--cpu-prof-name=scale-${apps}${control ? '-control' : ''}.cpuprofile`]
+          : [],
       }),
     };
   });
@@ -73,7 +75,9 @@ export async function scaleSection(cfg: Config): Promise<SectionResult> {
         for (const s of order) {
           const r = await runLoad({ port: s.port, path: ep.path, body: ep.fixture.body, connections: c, durationS: cfg.durationS }, s.proc);
           runs.push({ ...r, server: s.name, apps: s.apps, repeat: rep });
-          progress(`scale ${rep}/${cfg.repeats}: ${s.name.padStart(8)} apps c=${c}: ${fmtInt(r.rps)} req/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, ${fmt(r.cpuMsPerReq, 3)} CPU ms/req`);
+          progress(
+            `scale ${rep}/${cfg.repeats}: ${s.name.padStart(8)} apps c=${c}: ${fmtInt(r.rps)} req/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, ${fmt(r.cpuMsPerReq, 3)} CPU ms/req`,
+          );
         }
     }
   } finally {
@@ -121,7 +125,9 @@ export async function scaleSection(cfg: Config): Promise<SectionResult> {
         [s.control ? 'A/A control: the same 10 apps in another process (noise floor)' : '', x.bad ? `${x.bad} failed` : ''].filter(Boolean).join('; '),
       ]);
     }
-    for (const k of ['rps', 'p50', 'p99'] as const) goals[`scale c=${c} ${k === 'rps' ? 'req/s' : k} within ${SPREAD_GOAL * 100}% of ${base} apps (A/A noise ${fmtPct(noise[k]).replace('+', '')})`] = worst[k] <= SPREAD_GOAL;
+    for (const k of ['rps', 'p50', 'p99'] as const)
+      goals[`scale c=${c} ${k === 'rps' ? 'req/s' : k} within ${SPREAD_GOAL * 100}% of ${base} apps (A/A noise ${fmtPct(noise[k]).replace('+', '')})`] =
+        worst[k] <= SPREAD_GOAL;
     rows.push([
       String(c),
       'spread',
@@ -160,7 +166,24 @@ export async function scaleSection(cfg: Config): Promise<SectionResult> {
     `process as an A/A control (its difference from the first is the noise floor of this machine). Median of ${cfg.repeats} runs of ${cfg.durationS} s;`,
     `differences are against the ${base}-app case. GC ms/s: the server's GC pause time per second of load; max GC ms: its longest pause in a run (median).`,
     '',
-    table(['conns', 'apps', 'req/s', 'p50 ms', 'p99 ms', 'CPU ms/req', 'GC ms/s', 'max GC ms', 'req/s vs base', 'p50 vs base', 'p99 vs base', 'CPU vs base', 'notes'], rows),
+    table(
+      [
+        'conns',
+        'apps',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'CPU ms/req',
+        'GC ms/s',
+        'max GC ms',
+        'req/s vs base',
+        'p50 vs base',
+        'p99 vs base',
+        'CPU vs base',
+        'notes',
+      ],
+      rows,
+    ),
     '',
     table(
       ['apps', 'objects', 'RSS empty MB', 'RSS filled MB', 'RSS per 1,000 apps MB', 'heap per 1,000 apps MB'],

@@ -24,13 +24,24 @@ export async function statusSection(cfg: Config): Promise<SectionResult> {
   const c = await clusterBench();
   const ns = c.namespace;
   const app = SWITCH_APPS.enrolled;
-  const env = { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost', HOME: c.env.home, KUBECONFIG: c.env.kubeconfig, NO_COLOR: '1' };
+  const env = {
+    ...process.env,
+    NO_PROXY: '127.0.0.1,localhost',
+    no_proxy: '127.0.0.1,localhost',
+    HOME: c.env.home,
+    KUBECONFIG: c.env.kubeconfig,
+    NO_COLOR: '1',
+  };
   const bgArgs = ['status', app, '-n', ns, '--kubeconfig', c.env.kubeconfig];
   const subjects: Record<string, [string, string[], NodeJS.ProcessEnv]> = {
     'kubectl bg status (exe)': [exe, bgArgs, env],
     'kubectl bg status (node, compile cache warm)': [NODE, [PLUGIN, ...bgArgs], env],
     'kubectl bg status (node, no compile cache)': [NODE, [PLUGIN, ...bgArgs], { ...env, NODE_DISABLE_COMPILE_CACHE: '1' }],
-    'kubectl get deploy,svc -l bluegreen.io/app=APP': [c.env.kubectl, ['--kubeconfig', c.env.kubeconfig, '-n', ns, 'get', 'deploy,svc', '-l', `bluegreen.io/app=${app}`], env],
+    'kubectl get deploy,svc -l bluegreen.io/app=APP': [
+      c.env.kubectl,
+      ['--kubeconfig', c.env.kubeconfig, '-n', ns, 'get', 'deploy,svc', '-l', `bluegreen.io/app=${app}`],
+      env,
+    ],
     'kubectl-bg --version (exe)': [exe, ['--version'], env],
     'kubectl-bg --version (node, compile cache warm)': [NODE, [PLUGIN, '--version'], env],
     'kubectl version --client': [c.env.kubectl, ['version', '--client'], env],
@@ -52,7 +63,13 @@ export async function statusSection(cfg: Config): Promise<SectionResult> {
   const rows = names.map((n) => {
     const xs = times[n]!;
     const vs = n.includes('version') ? baseVersion : base;
-    return [n, String(xs.length), fmt(median(xs), 0), fmt(percentile(xs, 90), 0), n.startsWith('kubectl get') || n === 'kubectl version --client' ? '1' : `${fmt(ratio(median(xs), vs))}x`];
+    return [
+      n,
+      String(xs.length),
+      fmt(median(xs), 0),
+      fmt(percentile(xs, 90), 0),
+      n.startsWith('kubectl get') || n === 'kubectl version --client' ? '1' : `${fmt(ratio(median(xs), vs))}x`,
+    ];
   });
   const exeMed = median(times['kubectl bg status (exe)']!);
   const goal = ratio(exeMed, base);

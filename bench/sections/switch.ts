@@ -42,7 +42,6 @@ interface Measure {
   totalMs: number;
 }
 
-
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; exitAt: number }> {
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -107,7 +106,23 @@ export async function switchSection(cfg: Config): Promise<SectionResult> {
         ? await run(exe, bgArgs, pluginEnv)
         : how === 'plugin'
           ? await run(NODE, [PLUGIN, ...bgArgs], pluginEnv)
-          : await run(c.env.kubectl, ['--kubeconfig', c.env.kubeconfig, '-n', ns, 'patch', 'service', flip, '--type', 'merge', '-p', JSON.stringify({ spec: { selector: { slot: to } } })], kubectlEnv);
+          : await run(
+              c.env.kubectl,
+              [
+                '--kubeconfig',
+                c.env.kubeconfig,
+                '-n',
+                ns,
+                'patch',
+                'service',
+                flip,
+                '--type',
+                'merge',
+                '-p',
+                JSON.stringify({ spec: { selector: { slot: to } } }),
+              ],
+              kubectlEnv,
+            );
     if (r.code !== 0) throw new Error(`${how} switch of ${svc} to ${to} exited ${r.code}: ${r.out.slice(-1500)}`);
     const [tSel, tSettle, tFirst] = await Promise.all([sel, settle, first ?? Promise.resolve(Number.NaN)]);
     if (Number.isNaN(tSel) || Number.isNaN(tSettle)) throw new Error(`${how}: ${svc} did not settle on ${to} within 60 s`);
@@ -165,15 +180,44 @@ export async function switchSection(cfg: Config): Promise<SectionResult> {
   const row = (label: string, xs: Measure[]) => [
     label,
     String(xs.length),
-    fmt(med(xs, (m) => m.cliMs), 0),
-    xs[0]?.firstWriteMs !== undefined ? fmt(med(xs, (m) => m.firstWriteMs), 0) : '-',
-    fmt(med(xs, (m) => m.selectorMs), 0),
-    fmt(med(xs, (m) => m.propagationMs), 0),
-    fmt(med(xs, (m) => m.totalMs), 0),
-    fmt(p90(xs, (m) => m.totalMs), 0),
+    fmt(
+      med(xs, (m) => m.cliMs),
+      0,
+    ),
+    xs[0]?.firstWriteMs !== undefined
+      ? fmt(
+          med(xs, (m) => m.firstWriteMs),
+          0,
+        )
+      : '-',
+    fmt(
+      med(xs, (m) => m.selectorMs),
+      0,
+    ),
+    fmt(
+      med(xs, (m) => m.propagationMs),
+      0,
+    ),
+    fmt(
+      med(xs, (m) => m.totalMs),
+      0,
+    ),
+    fmt(
+      p90(xs, (m) => m.totalMs),
+      0,
+    ),
   ];
   const rr = (xs: Measure[], f: (m: Measure) => number) => `${fmt(ratio(med(xs, f), med(kc, f)))}x`;
-  const ratioRow = (label: string, xs: Measure[]) => [label, '', rr(xs, (m) => m.cliMs), '', rr(xs, (m) => m.selectorMs), rr(xs, (m) => m.propagationMs), rr(xs, (m) => m.totalMs), ''];
+  const ratioRow = (label: string, xs: Measure[]) => [
+    label,
+    '',
+    rr(xs, (m) => m.cliMs),
+    '',
+    rr(xs, (m) => m.selectorMs),
+    rr(xs, (m) => m.propagationMs),
+    rr(xs, (m) => m.totalMs),
+    '',
+  ];
   const text = [
     `${cfg.switches} switches of each, alternating blue/green, interleaved; 2 ready pods per colour (kwok). Times in ms from the process start (medians).`,
     `  bg switch (exe):  dist/bin/kubectl-bg-${process.platform}-${process.arch} switch ${app} -n NS --kubeconfig .cluster/kubeconfig (the single executable; enrolled app, the webhook validates the Service patch)`,
@@ -198,7 +242,10 @@ export async function switchSection(cfg: Config): Promise<SectionResult> {
   ].join('\n');
   const goalMs = 1000;
   const total = med(ex, (m) => m.totalMs);
-  const goalRatio = ratio(total, med(kc, (m) => m.totalMs));
+  const goalRatio = ratio(
+    total,
+    med(kc, (m) => m.totalMs),
+  );
   return {
     name: 'switch',
     title: '4. Switch: kubectl bg switch vs a bare selector patch, until the EndpointSlices hold only the new colour',
@@ -207,6 +254,12 @@ export async function switchSection(cfg: Config): Promise<SectionResult> {
       [`switch visible in the EndpointSlices within about ${goalMs} ms of starting kubectl bg switch (exe, median ${fmt(total, 0)} ms)`]: total <= goalMs,
       [`kubectl bg switch (exe) start to slices at most 2x the bare kubectl patch (median ${fmt(goalRatio)}x)`]: goalRatio <= 2,
     },
-    data: { namespace: ns, switches: cfg.switches, startupMs: startup, measures: results, events: { services: services.events, slices: slices.events, deployments: deployments.events } },
+    data: {
+      namespace: ns,
+      switches: cfg.switches,
+      startupMs: startup,
+      measures: results,
+      events: { services: services.events, slices: slices.events, deployments: deployments.events },
+    },
   };
 }

@@ -25,10 +25,7 @@ export async function fetchApp(cluster: Cluster, namespace: string, app: string,
     if (deployments.length || services.length) return { namespace, app, deployments, services };
   }
   const selector = `${APP_LABEL}=${app}`;
-  const [deployments, services] = await Promise.all([
-    cluster.listDeployments(namespace, selector),
-    cluster.listServices(namespace, selector),
-  ]);
+  const [deployments, services] = await Promise.all([cluster.listDeployments(namespace, selector), cluster.listServices(namespace, selector)]);
   if (deployments.length === 0 && services.length === 0) return undefined;
   return { namespace, app, deployments, services };
 }
@@ -70,10 +67,7 @@ export async function requireApp(cluster: Cluster, namespace: string, app: strin
 
 /** Every app in a namespace (or in all namespaces when namespace is undefined), sorted by namespace then name. */
 export async function listApps(cluster: Cluster, namespace: string | undefined): Promise<AppObjects[]> {
-  const [deployments, services] = await Promise.all([
-    cluster.listDeployments(namespace, APP_LABEL),
-    cluster.listServices(namespace, APP_LABEL),
-  ]);
+  const [deployments, services] = await Promise.all([cluster.listDeployments(namespace, APP_LABEL), cluster.listServices(namespace, APP_LABEL)]);
   const apps = new Map<string, { namespace: string; app: string; deployments: Deployment[]; services: Service[] }>();
   const entry = (o: Deployment | Service) => {
     const ns = o.metadata.namespace ?? namespace ?? '';
@@ -85,9 +79,7 @@ export async function listApps(cluster: Cluster, namespace: string | undefined):
   };
   for (const d of deployments) entry(d).deployments.push(d);
   for (const s of services) entry(s).services.push(s);
-  return [...apps.values()]
-    .filter((a) => a.app !== '')
-    .sort((a, b) => (a.namespace === b.namespace ? cmp(a.app, b.app) : cmp(a.namespace, b.namespace)));
+  return [...apps.values()].filter((a) => a.app !== '').sort((a, b) => (a.namespace === b.namespace ? cmp(a.app, b.app) : cmp(a.namespace, b.namespace)));
 }
 
 function cmp(a: string, b: string): number {

@@ -80,4 +80,3 @@ export function isAlreadyExists(e: unknown): boolean {
 export function isAdmissionDenial(e: unknown): e is ApiError {
   return isApiError(e) && /denied the request|ValidatingAdmissionPolicy/.test(e.message);
 }
-

@@ -102,12 +102,7 @@ export async function complete(program: Command, args: readonly string[], ctx: C
   }
 }
 
-async function valueCompletions(
-  o: Option,
-  values: Map<string, string>,
-  ctx: Context,
-  prefixed: (xs: readonly string[]) => string[],
-): Promise<Completions> {
+async function valueCompletions(o: Option, values: Map<string, string>, ctx: Context, prefixed: (xs: readonly string[]) => string[]): Promise<Completions> {
   const fixed: Record<string, string[]> = { output: ['json', 'yaml', 'wide'], to: ['blue', 'green'] };
   const attr = o.attributeName();
   if (fixed[attr]) return { items: prefixed(fixed[attr]), directive: DIRECTIVE.noFileComp };

@@ -34,8 +34,7 @@ async function poll<T>(p: Poll, what: string, check: () => Promise<{ done: true;
     const r = await check();
     if (r.done) return r.value;
     if (p.ctx.signal?.aborted) throw new CliError(`interrupted while waiting for ${what} (${r.state})`, EXIT.ERROR);
-    if (p.ctx.now().getTime() >= deadline)
-      throw timedOut(`timed out after ${formatDuration(p.timeout)} waiting for ${what}: ${r.state}`);
+    if (p.ctx.now().getTime() >= deadline) throw timedOut(`timed out after ${formatDuration(p.timeout)} waiting for ${what}: ${r.state}`);
     await p.ctx.sleep(p.intervalMs, p.ctx.signal);
   }
 }
@@ -53,10 +52,7 @@ export async function waitForEndpoints(cluster: Cluster, ns: string, service: st
   const start = p.ctx.now().getTime();
   const podSelector = selectorString(target.spec?.selector);
   const n = await poll(p, `the EndpointSlices of Service ${service} to hold only pods of ${target.metadata.name}`, async () => {
-    const [pods, slices] = await Promise.all([
-      cluster.listPods(ns, podSelector),
-      cluster.listEndpointSlices(ns, `kubernetes.io/service-name=${service}`),
-    ]);
+    const [pods, slices] = await Promise.all([cluster.listPods(ns, podSelector), cluster.listEndpointSlices(ns, `kubernetes.io/service-name=${service}`)]);
     const own = new Set(pods.map((x) => x.metadata.name));
     const eps: Endpoint[] = slices.flatMap((s) => s.endpoints ?? []);
     const foreign = eps.filter((e) => !(e.targetRef?.kind === 'Pod' && e.targetRef.name && own.has(e.targetRef.name)));

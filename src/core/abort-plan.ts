@@ -10,8 +10,7 @@ import type { Deployment, PodTemplateSpec } from './k8s-types.ts';
 import { imagesOf, templateHash, withSlotLabel } from './template.ts';
 
 export type AbortPlan =
-  | { ok: true; live: Deployment; idle: Deployment; template: PodTemplateSpec; patch: Operation[] }
-  | { ok: false; reason: string; hint: string };
+  { ok: true; live: Deployment; idle: Deployment; template: PodTemplateSpec; patch: Operation[] } | { ok: false; reason: string; hint: string };
 
 /** What abort changes, from the app's view alone. */
 export function planAbort(view: AppView, scaleDown: boolean): AbortPlan {

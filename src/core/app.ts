@@ -3,15 +3,7 @@
 // the active and preview Services, the live colour and one Deployment per colour.
 import type { Deployment, HorizontalPodAutoscaler, Service } from './k8s-types.ts';
 import { annotationsOf, labelsOf } from './k8s-types.ts';
-import {
-  APP_LABEL,
-  type Colour,
-  DEFAULT_SLOT_LABEL,
-  isColour,
-  otherColour,
-  ROLE_ANNOTATION,
-  SLOT_LABEL_ANNOTATION,
-} from './labels.ts';
+import { APP_LABEL, type Colour, DEFAULT_SLOT_LABEL, isColour, otherColour, ROLE_ANNOTATION, SLOT_LABEL_ANNOTATION } from './labels.ts';
 
 export interface AppObjects {
   namespace: string;
@@ -107,9 +99,7 @@ function pickActive(app: string, services: readonly Service[], problems: string[
   const marked = services.filter((s) => serviceRole(s) === 'active');
   const unmarked = services.filter((s) => serviceRole(s) === undefined);
   if (marked.length > 1)
-    problems.push(
-      `app ${app} has ${marked.length} Services annotated ${ROLE_ANNOTATION}=active (${names(marked)}); keep the annotation on one`,
-    );
+    problems.push(`app ${app} has ${marked.length} Services annotated ${ROLE_ANNOTATION}=active (${names(marked)}); keep the annotation on one`);
   else if (marked.length === 0 && unmarked.length > 1)
     problems.push(
       `app ${app} has ${unmarked.length} Services (${names(unmarked)}) and none is annotated ${ROLE_ANNOTATION}=active; ` +
@@ -135,17 +125,13 @@ export function resolveApp(objs: AppObjects): AppView {
     if (d.metadata.deletionTimestamp) continue;
     const c = colourOfDeployment(d, slotKey);
     if (!c) {
-      problems.push(
-        `Deployment ${d.metadata.name} of app ${objs.app} has no ${slotKey}=blue|green label in its pod template`,
-      );
+      problems.push(`Deployment ${d.metadata.name} of app ${objs.app} has no ${slotKey}=blue|green label in its pod template`);
       continue;
     }
     const seen = deployments[c];
     if (seen) {
       duplicates.push(d);
-      problems.push(
-        `app ${objs.app} has two ${c} Deployments (${seen.metadata.name}, ${d.metadata.name}); keep one per colour`,
-      );
+      problems.push(`app ${objs.app} has two ${c} Deployments (${seen.metadata.name}, ${d.metadata.name}); keep one per colour`);
       continue;
     }
     deployments[c] = d;

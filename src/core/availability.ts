@@ -37,8 +37,7 @@ export function readyToServe(d: Deployment, required: number): Readiness {
   const a = availabilityOf(d);
   const name = d.metadata.name;
   const need = Math.max(required, 1);
-  if (!a.observed)
-    return { ok: false, reason: `${name} is still rolling out (its controller has not observed generation ${d.metadata.generation})` };
+  if (!a.observed) return { ok: false, reason: `${name} is still rolling out (its controller has not observed generation ${d.metadata.generation})` };
   if (d.spec?.paused) return { ok: false, reason: `${name} is paused` };
   if (a.desired < need) return { ok: false, reason: `${name} is scaled to ${a.desired} replicas, fewer than the ${need} the live colour runs` };
   if (a.updated < a.desired || a.current > a.updated)

@@ -201,7 +201,17 @@ export type CheckAction =
   /** The Job ended (or vanished, or ran too long): record the result. */
   | { kind: 'finish-check'; phase: CheckPhase; deployment: string; ops: JsonOp[]; record: CheckRecord }
   /** A post-switch check failed while the old colour is warm: back to it, with the reason in the history. */
-  | { kind: 'check-rollback'; service: string; servicePatch: Record<string, unknown>; from: Colour; to: Colour; reason: string; record: CheckRecord; deployment: string; ops: JsonOp[] };
+  | {
+      kind: 'check-rollback';
+      service: string;
+      servicePatch: Record<string, unknown>;
+      from: Colour;
+      to: Colour;
+      reason: string;
+      record: CheckRecord;
+      deployment: string;
+      ops: JsonOp[];
+    };
 
 export interface CheckPlanInput {
   view: AppView;
@@ -294,9 +304,28 @@ export function planChecks(input: CheckPlanInput): CheckPlan {
       if (!last || last.to !== colour || last.toTemplate !== version) continue;
     }
     const job = jobName(d, phase, version, input.suffix);
-    const record: CheckRecord = { kind: 'check', phase, deployment: d.metadata.uid ?? '', colour, version, template, job, state: 'running', startedAt: now.toISOString() };
+    const record: CheckRecord = {
+      kind: 'check',
+      phase,
+      deployment: d.metadata.uid ?? '',
+      colour,
+      version,
+      template,
+      job,
+      state: 'running',
+      startedAt: now.toISOString(),
+    };
     return {
-      action: { kind: 'start-check', phase, deployment: d.metadata.name, colour, template, job, ops: recordOps(d, phase, seal.sealObject({ ...record })), record },
+      action: {
+        kind: 'start-check',
+        phase,
+        deployment: d.metadata.name,
+        colour,
+        template,
+        job,
+        ops: recordOps(d, phase, seal.sealObject({ ...record })),
+        record,
+      },
       needJobs,
     };
   }
@@ -375,7 +404,9 @@ export function checkJob(
       namespace: view.namespace,
       labels: { ...jt.metadata?.labels, ...labels },
       annotations: { ...jt.metadata?.annotations, 'bluegreen.io/check-template': cronJob.metadata.name ?? '' },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: owner.metadata.name, uid: owner.metadata.uid, controller: false, blockOwnerDeletion: false }],
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'Deployment', name: owner.metadata.name, uid: owner.metadata.uid, controller: false, blockOwnerDeletion: false },
+      ],
     },
     spec: {
       ...spec,

@@ -100,7 +100,10 @@ export function planHpa(view: AppView): HpaPlan {
   // An HPA labelled for the app that scales something else: said with whatever else is done.
   const stray = view.hpas.find((h) => colourOfHpa(view, h) === undefined);
   if (!stray || plan.warning !== undefined) return plan;
-  return { ...plan, warning: `HorizontalPodAutoscaler ${hpaName(stray)} (label ${APP_LABEL}=${view.app}) scales ${describeTarget(stray)}, which is not a colour of app ${view.app}; kube-bluegreen leaves it alone` };
+  return {
+    ...plan,
+    warning: `HorizontalPodAutoscaler ${hpaName(stray)} (label ${APP_LABEL}=${view.app}) scales ${describeTarget(stray)}, which is not a colour of app ${view.app}; kube-bluegreen leaves it alone`,
+  };
 }
 
 function planFollower(view: AppView): HpaPlan {

@@ -136,7 +136,11 @@ export function planInit(i: InitInput): InitPlan {
   for (const c of COLOURS) {
     const mine = appDeps.filter((d) => templateLabels(d)[key] === c);
     if (mine.length > 1)
-      return { ok: false, problem: 'state', reason: `app ${app} has ${mine.length} ${c} Deployments (${mine.map((d) => d.metadata.name).join(', ')}); keep one` };
+      return {
+        ok: false,
+        problem: 'state',
+        reason: `app ${app} has ${mine.length} ${c} Deployments (${mine.map((d) => d.metadata.name).join(', ')}); keep one`,
+      };
     let d = mine[0];
     if (!d && src && srcColour === c) d = src;
     if (!d && src && isColour(srcColour)) {

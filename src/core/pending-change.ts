@@ -221,7 +221,11 @@ export function annotationPath(key: string): string {
  * JSON-patch ops that make annotation `key` of an object (whose annotations are `current`) equal
  * `value` (undefined: absent). Adds the map when the object has none.
  */
-export function setAnnotationOps(current: Record<string, string> | undefined, key: string, value: string | undefined): { op: string; path: string; value?: unknown }[] {
+export function setAnnotationOps(
+  current: Record<string, string> | undefined,
+  key: string,
+  value: string | undefined,
+): { op: string; path: string; value?: unknown }[] {
   if (value === undefined) return current && key in current ? [{ op: 'remove', path: annotationPath(key) }] : [];
   if (!current) return [{ op: 'add', path: '/metadata/annotations', value: { [key]: value } }];
   return [{ op: 'add', path: annotationPath(key), value }];

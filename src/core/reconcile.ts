@@ -7,14 +7,7 @@
 import type { AppView } from './app.ts';
 import type { Deployment, PodTemplateSpec } from './k8s-types.ts';
 import { annotationsOf, labelsOf } from './k8s-types.ts';
-import {
-  type Colour,
-  COLOURS,
-  LAST_CHANGE_ANNOTATION,
-  LIVE_LABEL,
-  PENDING_CHANGE_ANNOTATION,
-  SCALE_DOWN_AT_ANNOTATION,
-} from './labels.ts';
+import { type Colour, COLOURS, LAST_CHANGE_ANNOTATION, LIVE_LABEL, PENDING_CHANGE_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from './labels.ts';
 import { annotationPath, type ChangeOutcome, escapePointer, isSettled, type PendingChange, readLastChange, type RecordSeal } from './pending-change.ts';
 import { type HpaAction, planHpa } from './hpa.ts';
 import { scaleDownDue } from './scale-down.ts';
@@ -39,7 +32,16 @@ export type ReconcileAction =
    * generation: the template changed ('applied'), already there ('already'), or not applied and why
    * ('not-applied'). The record stays on the holder; the outcome on the target settles it.
    */
-  | { kind: 'change'; holder: string; target: string; targetColour?: Colour; ops: JsonOp[]; record: PendingChange; outcome: 'applied' | 'already' | 'not-applied'; reason?: string }
+  | {
+      kind: 'change';
+      holder: string;
+      target: string;
+      targetColour?: Colour;
+      ops: JsonOp[];
+      record: PendingChange;
+      outcome: 'applied' | 'already' | 'not-applied';
+      reason?: string;
+    }
   /** A record kube-bluegreen did not write (it does not open with the seal): removed from its holder. */
   | { kind: 'drop-planted'; holder: string; ops: JsonOp[]; reason: string }
   | { kind: 'label'; deployment: string; value: 'true' | 'false'; patch: Record<string, unknown> }
@@ -131,7 +133,15 @@ function planRecord(view: AppView, holder: Deployment, seal: RecordSeal, now: Da
   if (!target?.metadata.name) {
     // Nowhere to apply it: the outcome goes on the holder itself (the one write to a live colour).
     const reason = `app ${view.app} has no ${targetColour} Deployment to take it`;
-    return { kind: 'change', holder: name, target: name, ops: outcomeOps(holder, outcomeRecord(name, record, false, now, reason)), record, outcome: 'not-applied', reason };
+    return {
+      kind: 'change',
+      holder: name,
+      target: name,
+      ops: outcomeOps(holder, outcomeRecord(name, record, false, now, reason)),
+      record,
+      outcome: 'not-applied',
+      reason,
+    };
   }
   // Still labelled live (the Service left it a moment ago): the cluster policy refuses template
   // changes to it until its label follows the Service. Labels first, then the change.

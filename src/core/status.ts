@@ -149,8 +149,7 @@ function phaseOf(view: AppView): { phase: Phase; message: string } {
   if (!view.active) return { phase: 'degraded', message: view.problems[0] ?? `app ${view.app} has no Service` };
   if (!view.live || !view.idle) return { phase: 'degraded', message: view.problems[0] ?? `the active Service selects no colour` };
   const live = view.deployments[view.live];
-  if (!live)
-    return { phase: 'degraded', message: `the active Service selects ${view.live}, but app ${view.app} has no ${view.live} Deployment` };
+  if (!live) return { phase: 'degraded', message: `the active Service selects ${view.live}, but app ${view.app} has no ${view.live} Deployment` };
   const liveReplicas = live.spec?.replicas ?? 1;
   const liveReady = readyToServe(live, liveReplicas);
   if (!liveReady.ok) return { phase: 'degraded', message: `live colour ${view.live}: ${liveReady.reason}` };
@@ -168,8 +167,7 @@ function phaseOf(view: AppView): { phase: Phase; message: string } {
         : `${view.idle} holds the previous version, scaled down; 'kubectl bg rollback ${app}' scales it up and switches back`,
     };
   }
-  if ((idle.spec?.replicas ?? 0) === 0)
-    return { phase: 'stable', message: `${view.idle} is scaled down` };
+  if ((idle.spec?.replicas ?? 0) === 0) return { phase: 'stable', message: `${view.idle} is scaled down` };
   const idleReady = readyToServe(idle, liveReplicas);
   if (idleReady.ok) {
     const gate = preSwitchCheckGate(view, view.idle, readCheckUnverified);

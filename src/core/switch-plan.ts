@@ -93,8 +93,7 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
   const from = view.live;
   let to = opts.to ?? otherColour(from);
   if (opts.kind === 'rollback' && !opts.to && last && last.to === from) to = last.from;
-  if (to === from)
-    return { ok: false, code: 'already-live', reason: `${to} is already the live colour of ${app}`, hint: `kubectl bg status ${app}${ns}` };
+  if (to === from) return { ok: false, code: 'already-live', reason: `${to} is already the live colour of ${app}`, hint: `kubectl bg status ${app}${ns}` };
   const target = view.deployments[to];
   // Git declares the selector of an app it deploys: a switch made here is set back by the next sync.
   const declarer = declarerOfApp(view);
@@ -135,11 +134,12 @@ export function planSwitch(view: AppView, opts: SwitchOptions): SwitchPlan | Swi
         ok: false,
         code: ready.blocker,
         reason: `cannot ${verb} ${app} to ${to}: ${ready.reason}`,
-        hint: ready.blocker === 'check-failed'
-          ? `override with 'kubectl bg ${verb} ${app}${ns} --force' (recorded in the history)`
-          : ready.blocker !== 'not-ready'
-          ? `'kubectl bg ${verb} ${app}${ns} --wait' waits for it ${ready.blocker === 'pending' ? 'to land and roll out' : 'to pass'}, or override with 'kubectl bg ${verb} ${app}${ns} --force'`
-          : `wait with 'kubectl bg status ${app}${ns} --watch', or override with 'kubectl bg ${verb} ${app}${ns} --force'`,
+        hint:
+          ready.blocker === 'check-failed'
+            ? `override with 'kubectl bg ${verb} ${app}${ns} --force' (recorded in the history)`
+            : ready.blocker !== 'not-ready'
+              ? `'kubectl bg ${verb} ${app}${ns} --wait' waits for it ${ready.blocker === 'pending' ? 'to land and roll out' : 'to pass'}, or override with 'kubectl bg ${verb} ${app}${ns} --force'`
+              : `wait with 'kubectl bg status ${app}${ns} --watch', or override with 'kubectl bg ${verb} ${app}${ns} --force'`,
       };
     warnings.push(`forced: ${ready.reason}`);
   }

@@ -139,12 +139,7 @@ export type TemplateChange = 'none' | 'image' | 'other';
  * sameTemplate means by the same version; 'image' is a change to container images and nothing else.
  * Throws a TypeError when a container list is not a list (the request is then malformed).
  */
-export function templateChange(
-  a: PodTemplateSpec | undefined,
-  b: PodTemplateSpec | undefined,
-  slotKey: string,
-  opts: NormalizeOptions = {},
-): TemplateChange {
+export function templateChange(a: PodTemplateSpec | undefined, b: PodTemplateSpec | undefined, slotKey: string, opts: NormalizeOptions = {}): TemplateChange {
   if (!a || !b) return !a && !b ? 'none' : 'other';
   if (!isRecord(a) || !isRecord(b)) return jsonEqual(a, b) ? 'none' : 'other';
   for (const t of [a, b]) {
@@ -183,12 +178,7 @@ export function templateChange(
   return images ? 'image' : 'none';
 }
 
-export function sameTemplate(
-  a: PodTemplateSpec | undefined,
-  b: PodTemplateSpec | undefined,
-  slotKey: string,
-  opts: NormalizeOptions = {},
-): boolean {
+export function sameTemplate(a: PodTemplateSpec | undefined, b: PodTemplateSpec | undefined, slotKey: string, opts: NormalizeOptions = {}): boolean {
   return templateChange(a, b, slotKey, opts) === 'none';
 }
 

@@ -179,8 +179,7 @@ export class KubeClient {
 
   private url(path: string, query?: RequestOptions['query']): URL {
     const u = new URL(path, this.server);
-    if (this.server.pathname !== '/' && !path.startsWith(this.server.pathname))
-      u.pathname = this.server.pathname.replace(/\/$/, '') + path;
+    if (this.server.pathname !== '/' && !path.startsWith(this.server.pathname)) u.pathname = this.server.pathname.replace(/\/$/, '') + path;
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
     return u;
   }
@@ -223,7 +222,9 @@ export class KubeClient {
           reject(new ApiError(status, st.reason ?? String(status), st.message ?? `${method} ${u.pathname}: HTTP ${status} ${text.slice(0, 200)}`, body));
         });
       });
-      req.setTimeout(opts.timeoutMs ?? this.timeoutMs, () => req.destroy(new Error(`${method} ${u.pathname}: timed out after ${opts.timeoutMs ?? this.timeoutMs} ms`)));
+      req.setTimeout(opts.timeoutMs ?? this.timeoutMs, () =>
+        req.destroy(new Error(`${method} ${u.pathname}: timed out after ${opts.timeoutMs ?? this.timeoutMs} ms`)),
+      );
       req.on('error', reject);
       req.end(payload);
     });
@@ -259,54 +260,50 @@ export class KubeClient {
     const u = this.url(path, { ...query, watch: 'true', allowWatchBookmarks: 'true' });
     let lastRv = query?.resourceVersion !== undefined ? String(query.resourceVersion) : undefined;
     return new Promise((resolve, reject) => {
-      const req = https.request(
-        u,
-        { ...base, method: 'GET', headers: { ...this.headersOf(base), accept: 'application/json' }, signal },
-        (res) => {
-          if ((res.statusCode ?? 0) >= 300) {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => {
-              const text = Buffer.concat(chunks).toString('utf8');
-              let st: { reason?: string; message?: string } = {};
-              try {
-                st = JSON.parse(text);
-              } catch {
-                /* keep empty */
-              }
-              reject(new ApiError(res.statusCode ?? 0, st.reason ?? '', st.message ?? text.slice(0, 200), st));
-            });
-            return;
-          }
-          let buf = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            buf += chunk;
-            let nl: number;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl).trim();
-              buf = buf.slice(nl + 1);
-              if (!line) continue;
-              let ev: WatchEvent<T>;
-              try {
-                ev = JSON.parse(line) as WatchEvent<T>;
-              } catch {
-                req.destroy(new Error('watch: undecodable event'));
-                return;
-              }
-              if (ev.type === 'ERROR') {
-                const st = ev.object as unknown as { code?: number; reason?: string; message?: string };
-                req.destroy(new ApiError(st.code ?? 500, st.reason ?? 'Error', st.message ?? 'watch error', st));
-                return;
-              }
-              lastRv = ev.object?.metadata?.resourceVersion ?? lastRv;
-              onEvent(ev);
+      const req = https.request(u, { ...base, method: 'GET', headers: { ...this.headersOf(base), accept: 'application/json' }, signal }, (res) => {
+        if ((res.statusCode ?? 0) >= 300) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let st: { reason?: string; message?: string } = {};
+            try {
+              st = JSON.parse(text);
+            } catch {
+              /* keep empty */
             }
+            reject(new ApiError(res.statusCode ?? 0, st.reason ?? '', st.message ?? text.slice(0, 200), st));
           });
-          res.on('end', () => resolve(lastRv));
-          res.on('error', reject);
-        },
-      );
+          return;
+        }
+        let buf = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (!line) continue;
+            let ev: WatchEvent<T>;
+            try {
+              ev = JSON.parse(line) as WatchEvent<T>;
+            } catch {
+              req.destroy(new Error('watch: undecodable event'));
+              return;
+            }
+            if (ev.type === 'ERROR') {
+              const st = ev.object as unknown as { code?: number; reason?: string; message?: string };
+              req.destroy(new ApiError(st.code ?? 500, st.reason ?? 'Error', st.message ?? 'watch error', st));
+              return;
+            }
+            lastRv = ev.object?.metadata?.resourceVersion ?? lastRv;
+            onEvent(ev);
+          }
+        });
+        res.on('end', () => resolve(lastRv));
+        res.on('error', reject);
+      });
       req.on('error', (e) => (signal?.aborted ? resolve(lastRv) : reject(e)));
       req.end();
     });
@@ -320,8 +317,7 @@ export class KubeClient {
 export const paths = {
   deployments: (ns?: string, name?: string) =>
     `/apis/apps/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/deployments${name ? `/${encodeURIComponent(name)}` : ''}`,
-  services: (ns?: string, name?: string) =>
-    `/api/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/services${name ? `/${encodeURIComponent(name)}` : ''}`,
+  services: (ns?: string, name?: string) => `/api/v1${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/services${name ? `/${encodeURIComponent(name)}` : ''}`,
   horizontalPodAutoscalers: (ns?: string, name?: string) =>
     `/apis/autoscaling/v2${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/horizontalpodautoscalers${name ? `/${encodeURIComponent(name)}` : ''}`,
   endpointSlices: (ns: string) => `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(ns)}/endpointslices`,

@@ -278,8 +278,7 @@ function impersonationOf(u: Obj): { impersonate?: Impersonation } {
   const uid = str(u['as-uid']);
   const groups = Array.isArray(u['as-groups']) ? u['as-groups'].map(String) : [];
   const extra: Record<string, string[]> = {};
-  if (isObj(u['as-user-extra']))
-    for (const [k, v] of Object.entries(u['as-user-extra'])) extra[k] = Array.isArray(v) ? v.map(String) : [String(v)];
+  if (isObj(u['as-user-extra'])) for (const [k, v] of Object.entries(u['as-user-extra'])) extra[k] = Array.isArray(v) ? v.map(String) : [String(v)];
   if (!user && !uid && groups.length === 0 && Object.keys(extra).length === 0) return {};
   return { impersonate: { ...(user ? { user } : {}), ...(uid ? { uid } : {}), groups, extra } };
 }

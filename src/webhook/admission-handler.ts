@@ -108,7 +108,11 @@ function deadline(opts: HandlerOptions): AbortSignal {
 }
 
 function unavailable(endpoint: Endpoint, req: AdmissionRequest, app: string | undefined, deps: HandlerDeps, message: string): HandlerResult {
-  const response: AdmissionResponse = { uid: req.uid, allowed: false, status: { code: 500, reason: 'InternalError', message: `${message}; nothing was changed. Run your command again` } };
+  const response: AdmissionResponse = {
+    uid: req.uid,
+    allowed: false,
+    status: { code: 500, reason: 'InternalError', message: `${message}; nothing was changed. Run your command again` },
+  };
   return answer(endpoint, { ...logContext(endpoint, req, app), reason: 'InternalError' }, 'denied', response, message, deps);
 }
 
@@ -182,7 +186,14 @@ function allowed(endpoint: Endpoint, ctx: LogContext, decision: Decision & { all
 }
 
 /** Counts the decision, logs it (at info when it changed or refused something), and wraps the response. */
-function answer(endpoint: Endpoint, ctx: LogContext, outcome: string, response: AdmissionResponse, message: string | undefined, deps: HandlerDeps): HandlerResult {
+function answer(
+  endpoint: Endpoint,
+  ctx: LogContext,
+  outcome: string,
+  response: AdmissionResponse,
+  message: string | undefined,
+  deps: HandlerDeps,
+): HandlerResult {
   if (message !== undefined) deps.log.info({ ...ctx, outcome }, message);
   else if (deps.log.isLevelEnabled('debug')) deps.log.debug({ ...ctx, outcome }, 'allowed');
   deps.metrics?.decisions.inc({ endpoint, outcome });

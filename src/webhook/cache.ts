@@ -181,7 +181,13 @@ export class EnrolledObjectStore implements AppCache {
   view(namespace: string, app: string): AppView | undefined {
     const e = this.entries.get(EnrolledObjectStore.key(namespace, app));
     if (!e) return undefined;
-    e.view ??= resolveApp({ namespace, app, deployments: [...e.deployments.values()], services: [...e.services.values()], ...(e.hpas.size ? { hpas: [...e.hpas.values()] } : {}) });
+    e.view ??= resolveApp({
+      namespace,
+      app,
+      deployments: [...e.deployments.values()],
+      services: [...e.services.values()],
+      ...(e.hpas.size ? { hpas: [...e.hpas.values()] } : {}),
+    });
     return e.view;
   }
 

@@ -19,15 +19,18 @@ export interface CertRefreshOptions {
 
 /** Starts the refresh; the function returned stops it. */
 export function refreshSharedCertificate(o: CertRefreshOptions): () => void {
-  const timer = setInterval(() => {
-    sharedSelfSigned(o.client, o.namespace, o.secret, o.names, o.log).then(
-      (p) => {
-        if (p.cert === o.current().cert) return;
-        o.serve(p);
-        o.log.info({ certificate: certSummary(p.cert) }, 'serving the renewed certificate');
-      },
-      (e: Error) => o.log.warn({ err: e.message }, 'could not refresh the shared certificate'),
-    );
-  }, o.everyMs ?? 10 * 60_000);
+  const timer = setInterval(
+    () => {
+      sharedSelfSigned(o.client, o.namespace, o.secret, o.names, o.log).then(
+        (p) => {
+          if (p.cert === o.current().cert) return;
+          o.serve(p);
+          o.log.info({ certificate: certSummary(p.cert) }, 'serving the renewed certificate');
+        },
+        (e: Error) => o.log.warn({ err: e.message }, 'could not refresh the shared certificate'),
+      );
+    },
+    o.everyMs ?? 10 * 60_000,
+  );
   return () => clearInterval(timer);
 }

@@ -128,7 +128,8 @@ export class KubeWebhookCluster implements WebhookCluster {
         Promise.all(o.known.services.map((n) => get<Service>(paths.services(namespace, n)))),
         Promise.all((o.known.hpas ?? []).map((n) => get<HorizontalPodAutoscaler>(paths.horizontalPodAutoscalers(namespace, n)))),
       ]);
-      const ofApp = <T extends Deployment | Service | HorizontalPodAutoscaler>(xs: (T | undefined)[]) => xs.filter((x): x is T => x?.metadata.labels?.[APP_LABEL] === app);
+      const ofApp = <T extends Deployment | Service | HorizontalPodAutoscaler>(xs: (T | undefined)[]) =>
+        xs.filter((x): x is T => x?.metadata.labels?.[APP_LABEL] === app);
       return { namespace, app, deployments: ofApp(d), services: ofApp(s), hpas: ofApp(h) };
     }
     const query = { labelSelector: `${APP_LABEL}=${app}` };
@@ -140,13 +141,28 @@ export class KubeWebhookCluster implements WebhookCluster {
     return { namespace, app, deployments: d.items, services: s.items, hpas: h.items };
   }
   patchDeployment(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Deployment> {
-    return this.client.request<Deployment>('PATCH', paths.deployments(namespace, name), { body: patch, query: dry(o), contentType: PATCH_CONTENT_TYPE[type], signal: o?.signal });
+    return this.client.request<Deployment>('PATCH', paths.deployments(namespace, name), {
+      body: patch,
+      query: dry(o),
+      contentType: PATCH_CONTENT_TYPE[type],
+      signal: o?.signal,
+    });
   }
   patchService(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<Service> {
-    return this.client.request<Service>('PATCH', paths.services(namespace, name), { body: patch, query: dry(o), contentType: PATCH_CONTENT_TYPE[type], signal: o?.signal });
+    return this.client.request<Service>('PATCH', paths.services(namespace, name), {
+      body: patch,
+      query: dry(o),
+      contentType: PATCH_CONTENT_TYPE[type],
+      signal: o?.signal,
+    });
   }
   patchHpa(namespace: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): Promise<HorizontalPodAutoscaler> {
-    return this.client.request<HorizontalPodAutoscaler>('PATCH', paths.horizontalPodAutoscalers(namespace, name), { body: patch, query: dry(o), contentType: PATCH_CONTENT_TYPE[type], signal: o?.signal });
+    return this.client.request<HorizontalPodAutoscaler>('PATCH', paths.horizontalPodAutoscalers(namespace, name), {
+      body: patch,
+      query: dry(o),
+      contentType: PATCH_CONTENT_TYPE[type],
+      signal: o?.signal,
+    });
   }
   async mayPatchDeployment(u: UserInfo, namespace: string, name: string, o?: CallOptions): Promise<{ allowed: boolean; reason?: string }> {
     const review = await this.client.request<{ status?: { allowed?: boolean; reason?: string } }>('POST', paths.subjectAccessReviews(), {
@@ -203,4 +219,3 @@ export class KubeWebhookCluster implements WebhookCluster {
     return name;
   }
 }
-

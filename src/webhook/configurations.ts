@@ -123,9 +123,7 @@ export function validatingConfiguration(o: WebhookOptions) {
       {
         name: 'deployments.validate.bluegreen.io',
         ...common,
-        rules: [
-          { apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['deployments'], scope: 'Namespaced' },
-        ],
+        rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['deployments'], scope: 'Namespaced' }],
         objectSelector: enrolled,
         ...conditions(o, [{ name: 'needs-a-look', expression: DEPLOYMENT_VALIDATE_CONDITION }]),
         failurePolicy: 'Fail',

@@ -58,7 +58,16 @@ export async function runWebhook(flags: WebhookFlags): Promise<{ stop: () => Pro
   store.onChange(() => metrics.cachedApps.set(store.size));
   const leader = new LeaderElector({ cluster, namespace: flags.namespace, name: flags.leaderElectionId, identity: flags.leaderIdentity || hostname(), log });
   const now = () => new Date();
-  const reconciler = new Reconciler({ cluster, cache: store, seal, log, now, metrics, isLeader: () => leader.isLeader, resyncMs: Number(flags.resyncInterval) * 1000 });
+  const reconciler = new Reconciler({
+    cluster,
+    cache: store,
+    seal,
+    log,
+    now,
+    metrics,
+    isLeader: () => leader.isLeader,
+    resyncMs: Number(flags.resyncInterval) * 1000,
+  });
   store.onChange((namespace, appName) => reconciler.enqueue(namespace, appName));
   leader.onChange = (leading) => {
     if (leading) reconciler.enqueueAll();
@@ -163,4 +172,5 @@ async function main() {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/webhook/main.js') || process.argv[1]?.endsWith('/webhook/main.ts')) void main();
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/webhook/main.js') || process.argv[1]?.endsWith('/webhook/main.ts'))
+  void main();

@@ -87,10 +87,13 @@ export class Reconciler {
       const pending = this.later.get(k);
       if (pending && pending.at <= at) return;
       if (pending) clearTimeout(pending.timer);
-      const timer = setTimeout(() => {
-        this.later.delete(k);
-        this.enqueue(namespace, app);
-      }, Math.min(delayMs, 2 ** 31 - 1));
+      const timer = setTimeout(
+        () => {
+          this.later.delete(k);
+          this.enqueue(namespace, app);
+        },
+        Math.min(delayMs, 2 ** 31 - 1),
+      );
       timer.unref();
       this.later.set(k, { timer, at });
       return;
@@ -192,28 +195,55 @@ export class Reconciler {
             // changed since): say so on the target, without the change.
             const target = Object.values(view.deployments).find((d) => d?.metadata.name === a.target);
             const reason = `${a.target} refused it: ${(e as Error).message}`;
-            if (target) await this.perform(view, { ...a, ops: outcomeOps(target, outcomeRecord(a.holder, a.record, false, this.d.now(), reason)), outcome: 'not-applied', reason });
+            if (target)
+              await this.perform(view, {
+                ...a,
+                ops: outcomeOps(target, outcomeRecord(a.holder, a.record, false, this.d.now(), reason)),
+                outcome: 'not-applied',
+                reason,
+              });
             return 'next';
           }
           const who = a.record.by || 'an unknown user';
-          const replaced = (a.record.replaces ?? []).map(
-            (r): [string, 'Warning', string, string] => [a.holder, 'Warning', 'ChangeReplaced', `the ${r.summary} by ${r.by || 'an unknown user'} (request ${r.request}) was replaced by the ${a.record.summary} by ${who} before it was applied`],
-          );
+          const replaced = (a.record.replaces ?? []).map((r): [string, 'Warning', string, string] => [
+            a.holder,
+            'Warning',
+            'ChangeReplaced',
+            `the ${r.summary} by ${r.by || 'an unknown user'} (request ${r.request}) was replaced by the ${a.record.summary} by ${who} before it was applied`,
+          ]);
           if (a.record.replacedMore)
-            replaced.push([a.holder, 'Warning', 'ChangeReplaced', `${a.record.replacedMore} more earlier changes were replaced by the ${a.record.summary} by ${who} before they were applied`]);
+            replaced.push([
+              a.holder,
+              'Warning',
+              'ChangeReplaced',
+              `${a.record.replacedMore} more earlier changes were replaced by the ${a.record.summary} by ${who} before they were applied`,
+            ]);
           if (a.outcome === 'not-applied') {
             this.d.metrics?.redirects.inc({ result: 'not-applied' });
             log.warn({ ...ctx, holder: a.holder, target: a.target, reason: a.reason, request: a.record.request }, 'a recorded change was not applied');
             const message = `the ${a.record.summary} by ${who} (request ${a.record.request}) was not applied: ${a.reason}`;
-            await this.events(view, [...new Set([a.holder, a.target])].map((n) => [n, 'Warning', 'ChangeNotApplied', message] as [string, 'Warning', string, string]).concat(replaced));
+            await this.events(
+              view,
+              [...new Set([a.holder, a.target])]
+                .map((n) => [n, 'Warning', 'ChangeNotApplied', message] as [string, 'Warning', string, string])
+                .concat(replaced),
+            );
             return 'next';
           }
           this.d.metrics?.redirects.inc({ result: a.outcome });
-          log.info({ ...ctx, from: a.holder, to: a.target, by: a.record.by, request: a.record.request, outcome: a.outcome }, `the ${a.record.summary} reached ${a.target}`);
+          log.info(
+            { ...ctx, from: a.holder, to: a.target, by: a.record.by, request: a.record.request, outcome: a.outcome },
+            `the ${a.record.summary} reached ${a.target}`,
+          );
           if (a.outcome === 'applied')
             await this.events(view, [
               [a.holder, 'Normal', 'ChangeRedirected', `the ${a.record.summary} by ${who} went to ${a.target} (idle); ${a.holder} kept its template`],
-              [a.target, 'Normal', 'RedirectedChange', `received the ${a.record.summary} by ${who} made to ${a.holder}; run 'kubectl bg switch ${view.app}${nsFlag(ns)}' when it is ready`],
+              [
+                a.target,
+                'Normal',
+                'RedirectedChange',
+                `received the ${a.record.summary} by ${who} made to ${a.holder}; run 'kubectl bg switch ${view.app}${nsFlag(ns)}' when it is ready`,
+              ],
               ...replaced,
             ]);
           else if (replaced.length) await this.events(view, replaced);
@@ -246,8 +276,18 @@ export class Reconciler {
         }
         case 'keep-idle-capacity':
           await cluster.patchDeployment(ns, a.deployment, a.ops, 'json');
-          log.info({ ...ctx, deployment: a.deployment, hpa: a.hpa, from: a.from, to: a.to }, 'idle colour raised to the replicas the HPA runs the live colour at');
-          await this.events(view, [[a.deployment, 'Normal', 'ScaledToLiveCount', `scaled from ${a.from} to ${a.to} replicas, as many as HorizontalPodAutoscaler ${a.hpa} runs the live colour at, so that it can take the load at the switch`]]);
+          log.info(
+            { ...ctx, deployment: a.deployment, hpa: a.hpa, from: a.from, to: a.to },
+            'idle colour raised to the replicas the HPA runs the live colour at',
+          );
+          await this.events(view, [
+            [
+              a.deployment,
+              'Normal',
+              'ScaledToLiveCount',
+              `scaled from ${a.from} to ${a.to} replicas, as many as HorizontalPodAutoscaler ${a.hpa} runs the live colour at, so that it can take the load at the switch`,
+            ],
+          ]);
           return 'next';
       }
     } catch (e) {
@@ -287,7 +327,9 @@ export class Reconciler {
         await cluster.patchDeployment(ns, a.deployment, a.ops, 'json');
         await cluster.createJob(ns, checkJob(cron, view, a, target));
         log.info({ ...ctx, job: a.job, version: a.record.version }, 'check started');
-        await this.events(view, [[a.deployment, 'Normal', 'CheckStarted', `${a.phase}-switch check of version ${a.record.version}: Job ${a.job} from CronJob ${a.template}`]]);
+        await this.events(view, [
+          [a.deployment, 'Normal', 'CheckStarted', `${a.phase}-switch check of version ${a.record.version}: Job ${a.job} from CronJob ${a.template}`],
+        ]);
         return;
       }
       if (a.kind === 'check-rollback') await cluster.patchService(ns, a.service, a.servicePatch, 'merge');
@@ -295,7 +337,12 @@ export class Reconciler {
       const r = a.record;
       log.info({ ...ctx, job: r.job, state: r.state, reason: r.reason }, 'check ended');
       const list: [string, 'Normal' | 'Warning', string, string][] = [
-        [a.deployment, r.state === 'passed' ? 'Normal' : 'Warning', r.state === 'passed' ? 'CheckPassed' : 'CheckFailed', `${r.phase}-switch check of version ${r.version} (Job ${r.job}) ${r.state}${r.reason ? `: ${r.reason}` : ''}`],
+        [
+          a.deployment,
+          r.state === 'passed' ? 'Normal' : 'Warning',
+          r.state === 'passed' ? 'CheckPassed' : 'CheckFailed',
+          `${r.phase}-switch check of version ${r.version} (Job ${r.job}) ${r.state}${r.reason ? `: ${r.reason}` : ''}`,
+        ],
       ];
       if (a.kind === 'check-rollback') list.push([a.deployment, 'Warning', 'RolledBack', `traffic sent back to ${a.to}: ${a.reason}`]);
       await this.events(view, list);
@@ -320,10 +367,22 @@ export class Reconciler {
 
   private async hpaEvent(view: AppView, name: string, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const uid = view.hpas.find((h) => h.metadata.name === name)?.metadata.uid;
-    await this.createEvent(view, { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', name, namespace: view.namespace, ...(uid ? { uid } : {}) }, type, reason, message);
+    await this.createEvent(
+      view,
+      { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', name, namespace: view.namespace, ...(uid ? { uid } : {}) },
+      type,
+      reason,
+      message,
+    );
   }
 
-  private async createEvent(view: AppView, involvedObject: KubeEvent['involvedObject'], type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  private async createEvent(
+    view: AppView,
+    involvedObject: KubeEvent['involvedObject'],
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): Promise<void> {
     const now = this.d.now().toISOString();
     const ev: KubeEvent = {
       apiVersion: 'v1',
@@ -340,14 +399,22 @@ export class Reconciler {
       lastTimestamp: now,
       count: 1,
     };
-    await this.d.cluster.createEvent(view.namespace, ev).catch((e: Error) => this.d.log.warn({ err: e.message, object: involvedObject.name }, 'could not record an Event'));
+    await this.d.cluster
+      .createEvent(view.namespace, ev)
+      .catch((e: Error) => this.d.log.warn({ err: e.message, object: involvedObject.name }, 'could not record an Event'));
   }
 
   private async events(view: AppView, list: [string, 'Normal' | 'Warning', string, string][]): Promise<void> {
     await Promise.all(
       list.map(([name, type, reason, message]) => {
         const uid = Object.values(view.deployments).find((d) => d?.metadata.name === name)?.metadata.uid;
-        return this.createEvent(view, { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: view.namespace, ...(uid ? { uid } : {}) }, type, reason, message);
+        return this.createEvent(
+          view,
+          { apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: view.namespace, ...(uid ? { uid } : {}) },
+          type,
+          reason,
+          message,
+        );
       }),
     );
   }

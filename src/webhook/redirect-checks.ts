@@ -28,7 +28,9 @@ export class PassedChecks {
   }
   static key(c: RedirectCheck): string {
     const u = c.user;
-    return createHash('sha256').update(JSON.stringify([u.username, u.uid, u.groups, u.extra, c.namespace, c.idle.name, c.idleOps])).digest('base64url');
+    return createHash('sha256')
+      .update(JSON.stringify([u.username, u.uid, u.groups, u.extra, c.namespace, c.idle.name, c.idleOps]))
+      .digest('base64url');
   }
   has(key: string): boolean {
     const at = this.passed.get(key);
@@ -72,10 +74,14 @@ async function checkNow(cluster: WebhookCluster, c: RedirectCheck, signal: Abort
     };
   if (dry.status === 'rejected') {
     const e = dry.reason as unknown;
-    if (isStatus(e, 404))
-      return { ok: false, code: 409, reason: 'Conflict', message: `${c.idle.name}, the idle colour of app ${c.app}, is gone. ${nothing}` };
+    if (isStatus(e, 404)) return { ok: false, code: 409, reason: 'Conflict', message: `${c.idle.name}, the idle colour of app ${c.app}, is gone. ${nothing}` };
     if (isPatchTestFailure(e))
-      return { ok: false, code: 409, reason: 'Conflict', message: `${c.idle.name} is no longer the ${c.idle.colour} Deployment of app ${c.app}. ${nothing}. Run your command again` };
+      return {
+        ok: false,
+        code: 409,
+        reason: 'Conflict',
+        message: `${c.idle.name} is no longer the ${c.idle.colour} Deployment of app ${c.app}. ${nothing}. Run your command again`,
+      };
     if (e instanceof ApiError && (e.status === 422 || e.status === 400 || e.status === 403))
       return {
         ok: false,

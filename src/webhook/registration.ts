@@ -17,7 +17,9 @@ async function upsert(client: KubeClient, path: (name?: string) => string, body:
     async () => {
       try {
         const cur = await client.get<Config>(path(body.metadata.name));
-        await client.request('PUT', path(body.metadata.name), { body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata.resourceVersion } } });
+        await client.request('PUT', path(body.metadata.name), {
+          body: { ...body, metadata: { ...body.metadata, resourceVersion: cur.metadata.resourceVersion } },
+        });
       } catch (e) {
         if (!isStatus(e, 404)) throw e;
         await client.create(path(), body); // 409: created meanwhile, read it again

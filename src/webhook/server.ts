@@ -77,7 +77,10 @@ export function refusedClient(socket: IncomingMessage['socket'], names: readonly
   if (names.length === 0) return undefined;
   const cert = tls.getPeerCertificate();
   const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN : undefined;
-  const sans = (cert.subjectaltname ?? '').split(/,\s*/).filter((x) => x.startsWith('DNS:')).map((x) => x.slice(4));
+  const sans = (cert.subjectaltname ?? '')
+    .split(/,\s*/)
+    .filter((x) => x.startsWith('DNS:'))
+    .map((x) => x.slice(4));
   if ((cn && names.includes(cn)) || sans.some((n) => names.includes(n))) return undefined;
   return `client certificate ${JSON.stringify(cn ?? '')} is not one of the allowed names`;
 }
@@ -161,7 +164,11 @@ export function createExpressApp(deps: AppDeps): express.Express {
   });
   app.get('/readyz', (_req, res) => {
     if (deps.ready()) res.type('text/plain').send('ok');
-    else res.status(503).type('text/plain').send(deps.shuttingDown() ? 'shutting down' : 'not ready: the cache has not synced, or a watch is stale');
+    else
+      res
+        .status(503)
+        .type('text/plain')
+        .send(deps.shuttingDown() ? 'shutting down' : 'not ready: the cache has not synced, or a watch is stale');
   });
   app.get('/metrics', async (_req, res, next) => {
     try {
@@ -241,7 +248,6 @@ function readJsonBody(req: IncomingMessage, next: (err?: unknown, body?: unknown
     next(undefined, body);
   });
 }
-
 
 export interface RunningServer {
   server: https.Server;

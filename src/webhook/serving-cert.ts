@@ -8,7 +8,10 @@ import { list, type WebhookFlags } from './flags.ts';
 import type { Logger } from './logger.ts';
 import { type CertPair, certSummary, generateSelfSigned, type SelfSignedOptions, sharedSelfSigned, watchCertFiles } from './tls.ts';
 
-export type ServingCertFlags = Pick<WebhookFlags, 'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile' | 'selfSignedDns' | 'selfSignedIp' | 'tlsSecret' | 'certDir' | 'namespace'>;
+export type ServingCertFlags = Pick<
+  WebhookFlags,
+  'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile' | 'selfSignedDns' | 'selfSignedIp' | 'tlsSecret' | 'certDir' | 'namespace'
+>;
 
 /** The names a generated certificate is for (--self-signed-dns, --self-signed-ip). */
 export function selfSignedNames(flags: Pick<WebhookFlags, 'selfSignedDns' | 'selfSignedIp'>): SelfSignedOptions {

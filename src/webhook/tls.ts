@@ -54,10 +54,7 @@ export async function generateSelfSigned(o: SelfSignedOptions, ca?: { cert: stri
         { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
       ],
     }).then((g) => ({ cert: g.cert, key: g.private })));
-  const altNames = [
-    ...o.dnsNames.map((value) => ({ type: 2 as const, value })),
-    ...(o.ipAddresses ?? []).map((ip) => ({ type: 7 as const, ip })),
-  ];
+  const altNames = [...o.dnsNames.map((value) => ({ type: 2 as const, value })), ...(o.ipAddresses ?? []).map((ip) => ({ type: 7 as const, ip }))];
   const serving = await generate([{ name: 'commonName', value: o.dnsNames[0] ?? 'kube-bluegreen-webhook' }], {
     keySize: 2048,
     algorithm: 'sha256',
@@ -127,13 +124,7 @@ export function watchCertFiles(
  * under the same CA (caBundle unchanged, so replicas still serving the old one stay trusted), and
  * a renewal made by another replica is picked up.
  */
-export async function sharedSelfSigned(
-  client: KubeClient,
-  namespace: string,
-  secretName: string,
-  o: SelfSignedOptions,
-  log: Logger,
-): Promise<CertPair> {
+export async function sharedSelfSigned(client: KubeClient, namespace: string, secretName: string, o: SelfSignedOptions, log: Logger): Promise<CertPair> {
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
   const enc = (v: string) => Buffer.from(v).toString('base64');
   const dec = (v: string) => Buffer.from(v, 'base64').toString('utf8');

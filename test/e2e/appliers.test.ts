@@ -159,7 +159,10 @@ describe('Flux emulator (flux-apply: kustomize-controller apply, flux diff)', ()
         app: 'web',
       });
       expect(o.metadata.managedFields?.find((f) => f.manager === 'kustomize-controller')?.operation, kind).toBe('Apply');
-      expect(managers(o).filter((m) => m.startsWith('kubectl')), kind).toEqual([]);
+      expect(
+        managers(o).filter((m) => m.startsWith('kubectl')),
+        kind,
+      ).toEqual([]);
       expect(o.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration'], kind).toBeUndefined();
     }
   });
@@ -232,16 +235,28 @@ describe('Argo CD emulator (auto-sync, client-side apply)', () => {
   afterAll(() => git?.remove());
   const opts = () => ({ dir: git.dir, namespace: argoNs.name, app: appName });
 
-  it("orders a sync as gitops-engine does: wave, then kind (Service before Deployment), then name", () => {
+  it('orders a sync as gitops-engine does: wave, then kind (Service before Deployment), then name', () => {
     expect(ARGO_KIND_ORDER.indexOf('Service')).toBeLessThan(ARGO_KIND_ORDER.indexOf('Deployment'));
     const m = (kind: string, name: string, wave?: string): Manifest => ({
       apiVersion: 'v1',
       kind,
       metadata: { name, ...(wave ? { annotations: { 'argocd.argoproj.io/sync-wave': wave } } : {}) },
     });
-    const sorted = sortSyncTasks([m('Deployment', 'a'), m('Widget', 'a'), m('Service', 'b'), m('Service', 'a'), m('Namespace', 'z'), m('Deployment', 'early', '-1')]);
+    const sorted = sortSyncTasks([
+      m('Deployment', 'a'),
+      m('Widget', 'a'),
+      m('Service', 'b'),
+      m('Service', 'a'),
+      m('Namespace', 'z'),
+      m('Deployment', 'early', '-1'),
+    ]);
     expect(sorted.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
-      'Deployment/early', 'Namespace/z', 'Service/a', 'Service/b', 'Deployment/a', 'Widget/a',
+      'Deployment/early',
+      'Namespace/z',
+      'Service/a',
+      'Service/b',
+      'Deployment/a',
+      'Widget/a',
     ]);
   });
 
@@ -251,12 +266,17 @@ describe('Argo CD emulator (auto-sync, client-side apply)', () => {
     expect(first.results.map((r) => `${r.kind}/${r.name}`)).toEqual(['ConfigMap/web-config', 'Service/web', 'Deployment/web']);
     expect(first.results.every((r) => r.ok && / created$/.test(r.message))).toBe(true);
     const getAll = async () =>
-      Promise.all(['configmap/web-config', 'service/web', 'deployment/web'].map((k) => kubectlJson<Obj>(['-n', argoNs.name, 'get', k, '--show-managed-fields'])));
+      Promise.all(
+        ['configmap/web-config', 'service/web', 'deployment/web'].map((k) => kubectlJson<Obj>(['-n', argoNs.name, 'get', k, '--show-managed-fields'])),
+      );
     const after1 = await getAll();
     for (const round of [2, 3]) {
       const r = await argoSync(opts());
       expect(r.phase, `round ${round}`).toBe('Succeeded');
-      expect(r.results.map((x) => x.message.split(' ').pop()), `round ${round}`).toEqual(['unchanged', 'unchanged', 'unchanged']);
+      expect(
+        r.results.map((x) => x.message.split(' ').pop()),
+        `round ${round}`,
+      ).toEqual(['unchanged', 'unchanged', 'unchanged']);
     }
     const after3 = await getAll();
     expect(after3.map((o) => o.metadata.generation)).toEqual(after1.map((o) => o.metadata.generation));
@@ -266,7 +286,10 @@ describe('Argo CD emulator (auto-sync, client-side apply)', () => {
     expect(deploy!.metadata.annotations?.[ARGO_TRACKING_ANNOTATION]).toBe(`${appName}:apps/Deployment:${argoNs.name}/web`);
     for (const o of after3) {
       expect(o.metadata.managedFields?.find((f) => f.manager === 'argocd-controller')?.operation, o.metadata.name).toBe('Update');
-      expect(managers(o).filter((m) => m.startsWith('kubectl')), o.metadata.name).toEqual([]);
+      expect(
+        managers(o).filter((m) => m.startsWith('kubectl')),
+        o.metadata.name,
+      ).toEqual([]);
       // client-side apply keeps its last-applied annotation, tracking id included
       expect(o.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration'], o.metadata.name).toContain(ARGO_TRACKING_ANNOTATION);
     }
@@ -293,7 +316,10 @@ describe('Argo CD emulator (auto-sync, client-side apply)', () => {
         const r = await argoSync(opts());
         expect(r.phase, `round ${round}`).toBe('Failed');
         const refused = r.results.filter((x) => !x.ok);
-        expect(refused.map((x) => x.name), `round ${round}`).toEqual(['probe']);
+        expect(
+          refused.map((x) => x.name),
+          `round ${round}`,
+        ).toEqual(['probe']);
         expect(refused[0]!.skipped).toBe(false);
         expect(refused[0]!.message).toContain(`refused for user=${ARGO_USER}`);
         expect(r.results.find((x) => x.kind === 'Deployment')?.message, `round ${round}`).toMatch(round === 1 ? /configured$/ : /unchanged$/);

@@ -72,13 +72,23 @@ async function userKubeconfig(user: string): Promise<string> {
 /** The built kubectl as that user (their own kubeconfig only). */
 function kubectlAs(user: string, args: readonly string[]) {
   const env = clusterEnv();
-  return runProcess(env.kubectl, ['--kubeconfig', kubeconfigs[user]!, '-n', ns.name, ...args], { ...process.env, HOME: env.home, KUBECONFIG: kubeconfigs[user]!, NO_PROXY: '127.0.0.1,localhost' }, 60_000);
+  return runProcess(
+    env.kubectl,
+    ['--kubeconfig', kubeconfigs[user]!, '-n', ns.name, ...args],
+    { ...process.env, HOME: env.home, KUBECONFIG: kubeconfigs[user]!, NO_PROXY: '127.0.0.1,localhost' },
+    60_000,
+  );
 }
 
 /** `kubectl bg` as that user. */
 function bgAs(user: string, args: readonly string[]) {
   const env = clusterEnv();
-  return runProcess(NODE, [PLUGIN, ...args, '-n', ns.name, '--kubeconfig', kubeconfigs[user]!], { ...process.env, HOME: env.home, KUBECONFIG: kubeconfigs[user]!, NO_PROXY: '127.0.0.1,localhost', NO_COLOR: '1' }, 120_000);
+  return runProcess(
+    NODE,
+    [PLUGIN, ...args, '-n', ns.name, '--kubeconfig', kubeconfigs[user]!],
+    { ...process.env, HOME: env.home, KUBECONFIG: kubeconfigs[user]!, NO_PROXY: '127.0.0.1,localhost', NO_COLOR: '1' },
+    120_000,
+  );
 }
 
 /** As that user in the break-glass group (kubectl's own impersonation flags). */
@@ -121,13 +131,27 @@ beforeAll(async () => {
 
   // The chart's policy (scoped to this namespace) and its break-glass ClusterRole, as rendered.
   const r = await helm([
-    'template', RELEASE, CHART, '--namespace', 'kube-bluegreen',
-    '--show-only', 'templates/policy.yaml', '--show-only', 'templates/break-glass.yaml',
-    '--set-json', `policy.namespaceMatchLabels=${JSON.stringify({ [POLICY_SCOPE]: RUN })}`,
+    'template',
+    RELEASE,
+    CHART,
+    '--namespace',
+    'kube-bluegreen',
+    '--show-only',
+    'templates/policy.yaml',
+    '--show-only',
+    'templates/break-glass.yaml',
+    '--set-json',
+    `policy.namespaceMatchLabels=${JSON.stringify({ [POLICY_SCOPE]: RUN })}`,
   ]);
   if (r.code !== 0) throw new Error(`helm template: ${r.stderr}`);
-  const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj | null).filter((o): o is Obj => !!o);
-  expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([`ClusterRole/${BREAK_GLASS_ROLE}`, `ValidatingAdmissionPolicy/${POLICY}`, `ValidatingAdmissionPolicyBinding/${POLICY}`]);
+  const objs = parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => !!o);
+  expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+    `ClusterRole/${BREAK_GLASS_ROLE}`,
+    `ValidatingAdmissionPolicy/${POLICY}`,
+    `ValidatingAdmissionPolicyBinding/${POLICY}`,
+  ]);
   created = objs.map((o) => `${o.kind.toLowerCase()}/${o.metadata.name}`);
   await apply(objs);
 
@@ -149,7 +173,10 @@ beforeAll(async () => {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name: 'probe', labels: { 'bluegreen.io/app': 'probe' } },
-    spec: { selector: { matchLabels: { app: 'probe' } }, template: { metadata: { labels: { app: 'probe' } }, spec: { containers: [{ name: 'c', image: 'x' }] } } },
+    spec: {
+      selector: { matchLabels: { app: 'probe' } },
+      template: { metadata: { labels: { app: 'probe' } }, spec: { containers: [{ name: 'c', image: 'x' }] } },
+    },
   });
   await waitFor(
     async () => {
@@ -177,8 +204,12 @@ describe('with the webhook stopped', () => {
     const v = await kubectlJson(['get', 'validatingwebhookconfiguration', wh!.configName]);
     const services = v.webhooks.find((w: { name: string }) => w.name === 'services.validate.bluegreen.io');
     expect(services.failurePolicy).toBe('Fail');
-    expect(services.matchConditions).toEqual([{ name: 'not-break-glass', expression: `!has(request.userInfo.groups) || !('${BREAK_GLASS_GROUP}' in request.userInfo.groups)` }]);
-    expect(v.webhooks.find((w: { name: string }) => w.name === 'deployments.validate.bluegreen.io').matchConditions.map((c: { name: string }) => c.name)).toEqual(['needs-a-look', 'not-break-glass']);
+    expect(services.matchConditions).toEqual([
+      { name: 'not-break-glass', expression: `!has(request.userInfo.groups) || !('${BREAK_GLASS_GROUP}' in request.userInfo.groups)` },
+    ]);
+    expect(
+      v.webhooks.find((w: { name: string }) => w.name === 'deployments.validate.bluegreen.io').matchConditions.map((c: { name: string }) => c.name),
+    ).toEqual(['needs-a-look', 'not-break-glass']);
     await expect(wh!.get('/healthz')).rejects.toThrow();
   });
 
@@ -229,7 +260,9 @@ describe('with the webhook stopped', () => {
     const r = await kubectlAs(ONCALL, ['set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v2', ...asBreakGlass(ONCALL)]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`ValidatingAdmissionPolicy '${POLICY}'`);
-    expect(r.stderr).toMatch(/Deployment shop-blue is the live colour of blue-green app shop \(label bluegreen\.io\/live=true\): its pod template cannot change in place/);
+    expect(r.stderr).toMatch(
+      /Deployment shop-blue is the live colour of blue-green app shop \(label bluegreen\.io\/live=true\): its pod template cannot change in place/,
+    );
     expect(await image('shop-blue')).toBe('registry.example/shop:v1');
     // The same without the group meets the stopped webhook instead.
     const plain = await kubectlAs(ONCALL, ['set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v2']);
@@ -238,7 +271,8 @@ describe('with the webhook stopped', () => {
   });
 
   it('(4) nothing else: the group breaking a slot label is refused by the policy (Service and Deployment)', async () => {
-    const svcRule = /Service shop is enrolled in blue-green app shop \(label bluegreen\.io\/app\): its spec\.selector must keep the slot key slot with value blue or green/;
+    const svcRule =
+      /Service shop is enrolled in blue-green app shop \(label bluegreen\.io\/app\): its spec\.selector must keep the slot key slot with value blue or green/;
     for (const patch of [
       ['-p', '{"spec":{"selector":{"slot":"purple"}}}'],
       ['--type=json', '-p', '[{"op":"remove","path":"/spec/selector/slot"}]'],
@@ -254,10 +288,16 @@ describe('with the webhook stopped', () => {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: 'shop-extra', labels: { 'bluegreen.io/app': 'shop' } },
-      spec: { selector: { matchLabels: { app: 'shop', slot: 'red' } }, template: { metadata: { labels: { app: 'shop', slot: 'red' } }, spec: { containers: [{ name: 'app', image: 'x' }] } } },
+      spec: {
+        selector: { matchLabels: { app: 'shop', slot: 'red' } },
+        template: { metadata: { labels: { app: 'shop', slot: 'red' } }, spec: { containers: [{ name: 'app', image: 'x' }] } },
+      },
     });
     // The operator Role has no create: use the admin's rights in the break-glass group, so only the policy can refuse.
-    const c = await kubectl(['-n', ns.name, 'create', '--dry-run=server', '-f', '-', '--as=kubernetes-admin', '--as-group=system:masters', `--as-group=${BREAK_GLASS_GROUP}`], { input: bad });
+    const c = await kubectl(
+      ['-n', ns.name, 'create', '--dry-run=server', '-f', '-', '--as=kubernetes-admin', '--as-group=system:masters', `--as-group=${BREAK_GLASS_GROUP}`],
+      { input: bad },
+    );
     expect(c.code).not.toBe(0);
     expect(c.stderr).toContain(`ValidatingAdmissionPolicy '${POLICY}'`);
     expect(c.stderr).toMatch(/Deployment shop-extra is enrolled in blue-green app shop .* it must carry the slot label slot with value blue or green/);
@@ -276,10 +316,13 @@ describe('with the webhook stopped', () => {
   it('removing the bindings afterwards takes break-glass away again', async () => {
     await kubectlOk(['delete', 'clusterrolebinding', BINDINGS.role, BINDINGS.self]);
     await kubectlOk(['delete', 'clusterrole', BINDINGS.self]);
-    const r = await waitFor(async () => {
-      const x = await bgAs(ONCALL, ['switch', 'shop', '--break-glass']);
-      return x.code === 1 && x;
-    }, { timeoutMs: 20_000, message: 'the impersonation refused once the bindings are gone' });
+    const r = await waitFor(
+      async () => {
+        const x = await bgAs(ONCALL, ['switch', 'shop', '--break-glass']);
+        return x.code === 1 && x;
+      },
+      { timeoutMs: 20_000, message: 'the impersonation refused once the bindings are gone' },
+    );
     expect(r.stderr).toMatch(/cannot impersonate/);
     expect((await selector()).slot).toBe('blue');
   });

@@ -94,7 +94,18 @@ describe('rendered manifests pass kubectl apply --dry-run=server', () => {
     expect(lines).toHaveLength(sent.length);
     for (const l of lines) expect(l).toMatch(/ created \(server dry run\)$/);
     const kinds = new Set(sent.map((o) => o.kind));
-    for (const k of ['Deployment', 'Service', 'ServiceAccount', 'ClusterRole', 'Role', 'PodDisruptionBudget', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'])
+    for (const k of [
+      'Deployment',
+      'Service',
+      'ServiceAccount',
+      'ClusterRole',
+      'Role',
+      'PodDisruptionBudget',
+      'MutatingWebhookConfiguration',
+      'ValidatingWebhookConfiguration',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+    ])
       expect(kinds.has(k), k).toBe(true);
   });
 });
@@ -107,7 +118,10 @@ interface Pod {
   status: { phase?: string };
 }
 
-function deployment(name: string, o: { app?: string; selector: Record<string, string>; template?: Record<string, string>; live?: string; annotations?: Record<string, string>; image?: string }) {
+function deployment(
+  name: string,
+  o: { app?: string; selector: Record<string, string>; template?: Record<string, string>; live?: string; annotations?: Record<string, string>; image?: string },
+) {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -141,7 +155,10 @@ function parseCanI(text: string): string[] {
   const lines = text.split('\n').filter((l) => l.trim());
   const header = lines.shift() ?? '';
   const cols = ['Resources', 'Non-Resource URLs', 'Resource Names', 'Verbs'].map((c) => header.indexOf(c));
-  expect(cols.every((c) => c >= 0), header).toBe(true);
+  expect(
+    cols.every((c) => c >= 0),
+    header,
+  ).toBe(true);
   return lines.map((l) => cols.map((start, i) => l.slice(start, cols[i + 1] ?? undefined).trim()).join('|'));
 }
 
@@ -163,11 +180,17 @@ describe('helm install on the local control plane', () => {
     ns = await createNamespace('chart-install', { labels: RESTRICTED });
     apps = await createNamespace('chart-policy', { labels: { [POLICY_SCOPE]: RUN } });
     await helmOk([
-      'install', release, CHART, '--namespace', ns.name,
+      'install',
+      release,
+      CHART,
+      '--namespace',
+      ns.name,
       // Scope both to this file (see the comment at the top). Not --wait: kwok marks the pods
       // Ready without running anything, so waiting proves nothing more than the pods below.
-      '--set-json', `webhooks.namespaceMatchLabels=${JSON.stringify({ [WEBHOOK_SCOPE]: `none-${RUN}` })}`,
-      '--set-json', `policy.namespaceMatchLabels=${JSON.stringify({ [POLICY_SCOPE]: RUN })}`,
+      '--set-json',
+      `webhooks.namespaceMatchLabels=${JSON.stringify({ [WEBHOOK_SCOPE]: `none-${RUN}` })}`,
+      '--set-json',
+      `policy.namespaceMatchLabels=${JSON.stringify({ [POLICY_SCOPE]: RUN })}`,
     ]);
     installed = true;
   });
@@ -250,7 +273,8 @@ describe('helm install on the local control plane', () => {
   }
 
   it('the policy refuses an enrolled Deployment without a valid slot label', async () => {
-    const noSlot = /Deployment (\S+) is enrolled in blue-green app shop \(label bluegreen\.io\/app\): it must carry the slot label slot with value blue or green/;
+    const noSlot =
+      /Deployment (\S+) is enrolled in blue-green app shop \(label bluegreen\.io\/app\): it must carry the slot label slot with value blue or green/;
     await refused(deployment('shop-none', { app: 'shop', selector: { app: 'shop' } }), noSlot);
     await refused(deployment('shop-red', { app: 'shop', selector: { app: 'shop', slot: 'red' } }), noSlot);
     // In the selector only, not in the template (same other labels so the API server's own
@@ -261,7 +285,9 @@ describe('helm install on the local control plane', () => {
       deployment('shop-version', { app: 'shop', selector: { app: 'shop', slot: 'blue' }, annotations: { 'bluegreen.io/slot-label': 'version' } }),
       /must carry the slot label version/,
     );
-    await accepted(deployment('shop-version', { app: 'shop', selector: { app: 'shop', version: 'blue' }, annotations: { 'bluegreen.io/slot-label': 'version' } }));
+    await accepted(
+      deployment('shop-version', { app: 'shop', selector: { app: 'shop', version: 'blue' }, annotations: { 'bluegreen.io/slot-label': 'version' } }),
+    );
     await accepted(deployment('shop-blue', { app: 'shop', selector: { app: 'shop', slot: 'blue' } }));
     // Not enrolled: the policy never looks.
     await accepted(deployment('plain', { selector: { app: 'plain' } }));
@@ -272,7 +298,8 @@ describe('helm install on the local control plane', () => {
   });
 
   it('the policy refuses an enrolled Service whose selector lacks the slot key', async () => {
-    const message = /Service web is enrolled in blue-green app web \(label bluegreen\.io\/app\): its spec\.selector must keep the slot key slot with value blue or green/;
+    const message =
+      /Service web is enrolled in blue-green app web \(label bluegreen\.io\/app\): its spec\.selector must keep the slot key slot with value blue or green/;
     await refused(service('web', { app: 'web', selector: { app: 'web' } }), message);
     await refused(service('web', { app: 'web', selector: { app: 'web', slot: 'purple' } }), message);
     await accepted(service('web', { app: 'web', selector: { app: 'web', slot: 'blue' } }));
@@ -288,7 +315,8 @@ describe('helm install on the local control plane', () => {
   it('the policy refuses a pod-template change to the live colour, and lets everything else through', async () => {
     await accepted(deployment('cart-blue', { app: 'cart', live: 'true', selector: { app: 'cart', slot: 'blue' } }));
     await accepted(deployment('cart-green', { app: 'cart', live: 'false', selector: { app: 'cart', slot: 'green' } }));
-    const live = /Deployment cart-blue is the live colour of blue-green app cart \(label bluegreen\.io\/live=true\): its pod template cannot change in place.*kubectl bg switch cart/;
+    const live =
+      /Deployment cart-blue is the live colour of blue-green app cart \(label bluegreen\.io\/live=true\): its pod template cannot change in place.*kubectl bg switch cart/;
 
     let r = await kubectl(['-n', apps.name, 'set', 'image', 'deployment/cart-blue', 'app=registry.example/app:v2']);
     expect(r.code).not.toBe(0);
@@ -352,9 +380,13 @@ describe('helm install on the local control plane', () => {
     for (const kind of ['validatingadmissionpolicy', 'validatingadmissionpolicybinding'])
       expect((await kubectl(['get', kind, policyName])).stderr, kind).toMatch(/NotFound/);
     // With the policy gone, what it refused is accepted.
-    await waitFor(async () => (await kubectl(['-n', apps.name, 'apply', '-f', '-'], { input: JSON.stringify(service('web', { app: 'web', selector: { app: 'web' } })) })).code === 0, {
-      message: 'the policy to stop applying after uninstall',
-    });
+    await waitFor(
+      async () =>
+        (await kubectl(['-n', apps.name, 'apply', '-f', '-'], { input: JSON.stringify(service('web', { app: 'web', selector: { app: 'web' } })) })).code === 0,
+      {
+        message: 'the policy to stop applying after uninstall',
+      },
+    );
   });
 });
 
@@ -379,7 +411,6 @@ describe('the production bundle the image copies', () => {
   const run = (cmd: string, args: string[], cwd: string, timeoutMs: number) =>
     runProcessOk(cmd, args, { ...process.env, PATH: `${path.dirname(NODE)}:${process.env.PATH}` }, timeoutMs, cwd);
 
-
   function get(port: number, p: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = https.get({ host: '127.0.0.1', port, path: p, rejectUnauthorized: false, timeout: 2000 }, (res) => {
@@ -397,8 +428,14 @@ describe('the production bundle the image copies', () => {
     // npm runs on the project's Node 24 (node_modules/.bin is first on PATH in run()).
     await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], dir, 480_000);
     // No dev tool made it in.
-    for (const devOnly of ['typescript', 'vitest', 'autocannon', '@types/express', 'node']) expect(existsSync(path.join(dir, 'node_modules', devOnly)), devOnly).toBe(false);
-    await run(NODE, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.build.json'), '--outDir', path.join(dir, 'dist')], REPO, 300_000);
+    for (const devOnly of ['typescript', 'vitest', 'autocannon', '@types/express', 'node'])
+      expect(existsSync(path.join(dir, 'node_modules', devOnly)), devOnly).toBe(false);
+    await run(
+      NODE,
+      [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', path.join(REPO, 'tsconfig.build.json'), '--outDir', path.join(dir, 'dist')],
+      REPO,
+      300_000,
+    );
     rmSync(path.join(dir, 'dist', 'plugin'), { recursive: true, force: true });
     expect(existsSync(path.join(dir, 'dist/src/webhook/main.js'))).toBe(true);
 
@@ -424,7 +461,10 @@ describe('the production bundle the image copies', () => {
     child.stderr.on('data', (d: Buffer) => (logs += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      const health = await waitFor(async () => (await get(port, '/healthz')).status === 200, { timeoutMs: 30_000, message: `/healthz (logs: ${logs.slice(-2000)})` });
+      const health = await waitFor(async () => (await get(port, '/healthz')).status === 200, {
+        timeoutMs: 30_000,
+        message: `/healthz (logs: ${logs.slice(-2000)})`,
+      });
       expect(health).toBe(true);
       await waitFor(async () => (await get(port, '/readyz')).status === 200, { timeoutMs: 30_000, message: '/readyz' });
     } finally {

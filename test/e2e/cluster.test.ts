@@ -51,13 +51,14 @@ function deployment(name: string, labels: Record<string, string>, replicas: numb
 
 async function readyPodIPs(ns: string, selector: string): Promise<string[]> {
   const pods = await kubectlJson<{ items: Pod[] }>(['-n', ns, 'get', 'pods', '-l', selector]);
-  return pods.items.filter(podReady).map((p) => p.status.podIP ?? '').sort();
+  return pods.items
+    .filter(podReady)
+    .map((p) => p.status.podIP ?? '')
+    .sort();
 }
 
 async function readyEndpointIPs(ns: string, service: string): Promise<string[]> {
-  const slices = await kubectlJson<{ items: EndpointSlice[] }>([
-    '-n', ns, 'get', 'endpointslices', '-l', `kubernetes.io/service-name=${service}`,
-  ]);
+  const slices = await kubectlJson<{ items: EndpointSlice[] }>(['-n', ns, 'get', 'endpointslices', '-l', `kubernetes.io/service-name=${service}`]);
   return slices.items
     .flatMap((s) => s.endpoints ?? [])
     .filter((e) => e.conditions?.ready !== false)
@@ -77,9 +78,7 @@ afterAll(async () => {
 
 describe('local control plane', () => {
   it('runs the pinned version, with the built kubectl', async () => {
-    const v = await kubectlJson<{ clientVersion: { gitVersion: string }; serverVersion: { gitVersion: string } }>([
-      'version',
-    ]);
+    const v = await kubectlJson<{ clientVersion: { gitVersion: string }; serverVersion: { gitVersion: string } }>(['version']);
     expect(v.serverVersion.gitVersion).toBe('v1.36.3');
     expect(v.clientVersion.gitVersion).toBe('v1.36.3');
     expect(clusterEnv().kubectl).not.toBe('/usr/bin/kubectl');
@@ -94,11 +93,13 @@ describe('local control plane', () => {
       expect(n.status.conditions.find((c) => c.type === 'Ready')?.status, n.metadata.name).toBe('True');
     }
     const table = await kubectlOk(['get', 'nodes', '--no-headers']);
-    expect(table.trim().split('\n').map((l) => l.split(/\s+/).slice(0, 2).join(' ')).sort()).toEqual([
-      'kwok-node-0 Ready',
-      'kwok-node-1 Ready',
-      'kwok-node-2 Ready',
-    ]);
+    expect(
+      table
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/).slice(0, 2).join(' '))
+        .sort(),
+    ).toEqual(['kwok-node-0 Ready', 'kwok-node-1 Ready', 'kwok-node-2 Ready']);
   });
 
   describe('Deployment', () => {
@@ -108,9 +109,7 @@ describe('local control plane', () => {
       await apply(deployment('web', labels, 3), { namespace: ns.name });
       const status = await kubectl(['-n', ns.name, 'rollout', 'status', 'deployment/web', '--timeout=60s']);
       expect(status.code, status.stderr).toBe(0);
-      const d = await kubectlJson<{ status: { availableReplicas?: number; readyReplicas?: number } }>([
-        '-n', ns.name, 'get', 'deployment', 'web',
-      ]);
+      const d = await kubectlJson<{ status: { availableReplicas?: number; readyReplicas?: number } }>(['-n', ns.name, 'get', 'deployment', 'web']);
       expect(d.status.availableReplicas).toBe(3);
       expect(d.status.readyReplicas).toBe(3);
       const pods = await kubectlJson<{ items: Pod[] }>(['-n', ns.name, 'get', 'pods', '-l', 'app=web']);
@@ -327,7 +326,11 @@ describe('local control plane', () => {
       expect(call.path).toMatch(/^\/mutate(\?|$)/);
       expect(call.uid).toMatch(/^[0-9a-f-]{36}$/);
       const stored = await kubectlJson<{ metadata: { labels?: Record<string, string> }; data: Record<string, string> }>([
-        '-n', ns.name, 'get', 'configmap', created.name,
+        '-n',
+        ns.name,
+        'get',
+        'configmap',
+        created.name,
       ]);
       expect(stored.metadata.labels?.[label]).toBe('e2e-webhook');
       expect(stored.data).toEqual({ k: 'v' });
@@ -338,9 +341,7 @@ describe('local control plane', () => {
       const r = await kubectl(['-n', 'default', 'create', 'configmap', `not-mutated-${ns.name}`, '--from-literal=k=v']);
       try {
         expect(r.code, r.stderr).toBe(0);
-        const stored = await kubectlJson<{ metadata: { labels?: Record<string, string> } }>([
-          '-n', 'default', 'get', 'configmap', `not-mutated-${ns.name}`,
-        ]);
+        const stored = await kubectlJson<{ metadata: { labels?: Record<string, string> } }>(['-n', 'default', 'get', 'configmap', `not-mutated-${ns.name}`]);
         expect(stored.metadata.labels?.[label]).toBeUndefined();
         expect(seen.length).toBe(before);
       } finally {

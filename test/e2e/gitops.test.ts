@@ -7,7 +7,16 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolledOut } from './helpers/apps.ts';
-import { argoDiffServerSide, argoSync, ensureAppliersRbac, fluxApply, fluxDiff, fluxOwnerLabels, kubectlDiffServerSide, manifestDir } from './helpers/appliers.ts';
+import {
+  argoDiffServerSide,
+  argoSync,
+  ensureAppliersRbac,
+  fluxApply,
+  fluxDiff,
+  fluxOwnerLabels,
+  kubectlDiffServerSide,
+  manifestDir,
+} from './helpers/appliers.ts';
 import { createNamespace, helm, kubectl, kubectlJson, type TestNamespace, waitFor } from './helpers/cluster.ts';
 import { kubectlBg } from './helpers/plugin-cli.ts';
 import { type RunningWebhook, startWebhook } from './helpers/webhook.ts';
@@ -42,13 +51,15 @@ afterAll(async () => {
   await ns?.cleanup();
 });
 
-describe('a Helm chart that declares both colours (charts/bluegreen-app, seed 000\'s values)', () => {
+describe("a Helm chart that declares both colours (charts/bluegreen-app, seed 000's values)", () => {
   const release = 'store';
   const up = (...set: string[]) =>
     helm(['upgrade', '--install', release, CHART, '--namespace', ns.name, '--reuse-values', ...set.flatMap((s) => ['--set', s])], { timeoutMs: 120_000 });
 
   beforeAll(async () => {
-    const r = await helm(['install', release, CHART, '--namespace', ns.name, '--set', 'blue.image.tag=v1', '--set', 'green.image.tag=v1'], { timeoutMs: 120_000 });
+    const r = await helm(['install', release, CHART, '--namespace', ns.name, '--set', 'blue.image.tag=v1', '--set', 'green.image.tag=v1'], {
+      timeoutMs: 120_000,
+    });
     expect(r.code, r.stderr).toBe(0);
     await rolledOut(ns.name, ['store-blue', 'store-green']);
   });
@@ -56,7 +67,10 @@ describe('a Helm chart that declares both colours (charts/bluegreen-app, seed 00
   it('helm install: both colours run, the active Service selects blue, the live labels follow it', async () => {
     expect((await svc('store')).spec.selector).toEqual({ app: 'store', environment: 'blue' });
     expect((await svc('store-preview')).spec.selector).toEqual({ app: 'store', environment: 'green' });
-    await waitFor(async () => (await liveLabel('store-blue')) === 'true' && (await liveLabel('store-green')) === 'false', { timeoutMs: 10_000, message: 'live labels' });
+    await waitFor(async () => (await liveLabel('store-blue')) === 'true' && (await liveLabel('store-green')) === 'false', {
+      timeoutMs: 10_000,
+      message: 'live labels',
+    });
   });
 
   it('helm upgrade of the idle colour (green.image.tag): exactly one rollout of green, blue untouched', async () => {
@@ -87,7 +101,7 @@ describe('a Helm chart that declares both colours (charts/bluegreen-app, seed 00
   it('kubectl bg switch on the release: exit 2, naming the helm upgrade', async () => {
     const r = await kubectlBg(ns.name, ['switch', 'store']);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toContain("app store is declared by Helm release");
+    expect(r.stderr).toContain('app store is declared by Helm release');
     expect(r.stderr).toContain("'helm upgrade' of release");
     expect((await svc('store')).spec.selector.environment).toBe('blue');
   });
@@ -108,7 +122,10 @@ describe('a Helm chart that declares both colours (charts/bluegreen-app, seed 00
     }
     expect((await svc('store')).spec.selector.environment).toBe('green');
     expect((await svc('store-preview')).spec.selector.environment).toBe('blue');
-    await waitFor(async () => (await liveLabel('store-green')) === 'true' && (await liveLabel('store-blue')) === 'false', { timeoutMs: 10_000, message: 'live labels after the switch' });
+    await waitFor(async () => (await liveLabel('store-green')) === 'true' && (await liveLabel('store-blue')) === 'false', {
+      timeoutMs: 10_000,
+      message: 'live labels after the switch',
+    });
     // The same release again: nothing moves, and the old colour is left as the values say.
     const gens = [(await dep('store-blue')).metadata.generation, (await dep('store-green')).metadata.generation];
     expect((await up()).code).toBe(0);
@@ -123,7 +140,12 @@ describe("seed 000's setup (slot label `environment`, three Services), applied i
     const dep = (colour: string, version: string) => ({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: { name: `${app}-${colour}`, namespace: ns.name, labels: { app, environment: colour, 'bluegreen.io/app': app }, annotations: { description: `${colour} environment` } },
+      metadata: {
+        name: `${app}-${colour}`,
+        namespace: ns.name,
+        labels: { app, environment: colour, 'bluegreen.io/app': app },
+        annotations: { description: `${colour} environment` },
+      },
       spec: {
         replicas: 3,
         selector: { matchLabels: { app, environment: colour } },
@@ -171,7 +193,10 @@ describe("seed 000's setup (slot label `environment`, three Services), applied i
     // The seed's own switch: a raw selector patch, admitted once green is ready; the labels follow.
     const sw = await k('patch', 'service', app, '-p', '{"spec":{"selector":{"environment":"green"}}}');
     expect(sw.code, sw.stderr).toBe(0);
-    await waitFor(async () => (await liveLabel(`${app}-green`)) === 'true' && (await liveLabel(`${app}-blue`)) === 'false', { timeoutMs: 5_000, message: 'live labels' });
+    await waitFor(async () => (await liveLabel(`${app}-green`)) === 'true' && (await liveLabel(`${app}-blue`)) === 'false', {
+      timeoutMs: 5_000,
+      message: 'live labels',
+    });
   });
 });
 
@@ -194,7 +219,13 @@ describe('a preview Service applied before the colour it selects exists', () => 
         template: { metadata: { labels: { app, slot: colour } }, spec: { containers: [{ name: 'app', image: 'registry.example/early:v1' }] } },
       },
     });
-    const first = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [depOf('blue'), svcOf(app, 'active', 'blue'), svcOf(`${app}-preview`, 'preview', 'green')] }) });
+    const first = await kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [depOf('blue'), svcOf(app, 'active', 'blue'), svcOf(`${app}-preview`, 'preview', 'green')],
+      }),
+    });
     expect(first.code, first.stderr).toBe(0);
     expect(first.stderr).toContain(`Service ${app}-preview selects slot=green, and app ${app} has no green Deployment yet`);
     const second = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(depOf('green')) });
@@ -254,7 +285,7 @@ describe('Argo CD (auto-sync with self-heal: client-side apply as argocd-control
   });
   afterAll(() => git?.remove());
 
-  it("a live-colour edit in Git: refused each round naming the idle manifest; 5 rounds, no rollout anywhere; the drift check reports it", async () => {
+  it('a live-colour edit in Git: refused each round naming the idle manifest; 5 rounds, no rollout anywhere; the drift check reports it', async () => {
     const [b, g] = [await gen(`${app}-blue`), await gen(`${app}-green`)];
     git.write('blue.yaml', gitApp(app, { blue: `registry.example/${app}:v2` })['blue.yaml']);
     for (const r of await rounds(5)) {
@@ -302,7 +333,10 @@ describe('Argo CD (auto-sync with self-heal: client-side apply as argocd-control
     }
     expect(admitted).toBe(true);
     expect((await svc(app)).spec.selector.slot).toBe('green');
-    await waitFor(async () => (await liveLabel(`${app}-green`)) === 'true' && (await liveLabel(`${app}-blue`)) === 'false', { timeoutMs: 5_000, message: 'live labels' });
+    await waitFor(async () => (await liveLabel(`${app}-green`)) === 'true' && (await liveLabel(`${app}-blue`)) === 'false', {
+      timeoutMs: 5_000,
+      message: 'live labels',
+    });
     for (const r of await rounds(3)) expect(r.phase).toBe('Succeeded');
     expect((await svc(app)).spec.selector.slot).toBe('green');
     expect((await dep(`${app}-blue`)).spec.replicas).toBe(2);
@@ -375,7 +409,9 @@ describe('without the GitOps annotation or markers (a plain app)', () => {
 
   it.each(['argocd-controller', 'kustomize-controller'])('a live-colour edit sent with the field manager %s is still refused', async (fm) => {
     const live = gitApp(app, { blue: `registry.example/${app}:v9` })['blue.yaml'];
-    const r = await kubectl(['-n', ns.name, 'apply', '--server-side', '--force-conflicts', `--field-manager=${fm}`, '-f', '-'], { input: JSON.stringify(live) });
+    const r = await kubectl(['-n', ns.name, 'apply', '--server-side', '--force-conflicts', `--field-manager=${fm}`, '-f', '-'], {
+      input: JSON.stringify(live),
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`(field manager ${fm})`);
     expect(await image(`${app}-blue`)).toBe(`registry.example/${app}:v1`);

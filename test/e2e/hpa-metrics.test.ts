@@ -74,7 +74,9 @@ afterAll(async () => {
 describe('resource metrics (kwok + metrics-server)', () => {
   it('metrics.k8s.io is an available aggregated API, served by the metrics-server the cluster runs', async () => {
     const svc = await kubectlJson<{ spec: { service: { name: string; namespace: string } }; status: { conditions: { type: string; status: string }[] } }>([
-      'get', 'apiservice', 'v1beta1.metrics.k8s.io',
+      'get',
+      'apiservice',
+      'v1beta1.metrics.k8s.io',
     ]);
     expect(svc.spec.service).toMatchObject({ name: 'metrics-server', namespace: 'kube-system' });
     expect(svc.status.conditions).toContainEqual(expect.objectContaining({ type: 'Available', status: 'True' }));
@@ -100,10 +102,11 @@ describe('resource metrics (kwok + metrics-server)', () => {
     // A node's usage is the sum of its pods' (metrics-server drops a node that reports 0): the
     // web pod's node is listed, with at least the pod's usage.
     const node = (await kubectlJson<{ items: { spec: { nodeName: string } }[] }>(['-n', ns.name, 'get', 'pods', '-l', 'app=web'])).items[0]!.spec.nodeName;
-    const nodeLine = await waitFor(
-      async () => (await kubectlOk(['top', 'nodes', '--no-headers'])).split('\n').find((l) => l.startsWith(`${node} `)),
-      { timeoutMs: 30_000, intervalMs: 1_000, message: `kubectl top nodes lists ${node}` },
-    );
+    const nodeLine = await waitFor(async () => (await kubectlOk(['top', 'nodes', '--no-headers'])).split('\n').find((l) => l.startsWith(`${node} `)), {
+      timeoutMs: 30_000,
+      intervalMs: 1_000,
+      message: `kubectl top nodes lists ${node}`,
+    });
     expect(clusterEnv().nodes).toContain(node);
     expect(milliCpu(nodeLine.trim().split(/\s+/)[1]!)).toBeGreaterThanOrEqual(15);
   });

@@ -100,7 +100,11 @@ const note = (s: string) => {
 const dep = (name: string) => kubectlJson<Dep>(['-n', ns.name, 'get', 'deployment', name]);
 const getHpa = () => kubectlJson<Hpa>(['-n', ns.name, 'get', 'hpa', 'shop']);
 const ready = (d: Dep, n: number) =>
-  d.spec.replicas === n && d.status.readyReplicas === n && d.status.availableReplicas === n && d.status.updatedReplicas === n && (d.status.observedGeneration ?? 0) >= d.metadata.generation;
+  d.spec.replicas === n &&
+  d.status.readyReplicas === n &&
+  d.status.availableReplicas === n &&
+  d.status.updatedReplicas === n &&
+  (d.status.observedGeneration ?? 0) >= d.metadata.generation;
 
 /** Each Deployment's spec.replicas as the API server committed them, consecutive repeats folded. */
 function replicasTimeline(name: string): number[] {
@@ -170,7 +174,11 @@ describe('a release of an app whose HorizontalPodAutoscaler follows the live col
   it('under load the HPA scales blue to its maximum; the reconciler raises green to the same count', async () => {
     // The two running blue pods take 100m each (100% of the request): the HPA wants ceil(2 × 100 / 50) = 4.
     await setPodUsage(ns.name, 'slot=blue', { cpu: '100m' });
-    await waitFor(async () => (await dep('shop-blue')).spec.replicas === MAX, { timeoutMs: 90_000, intervalMs: 500, message: `the HPA to scale shop-blue to ${MAX}` });
+    await waitFor(async () => (await dep('shop-blue')).spec.replicas === MAX, {
+      timeoutMs: 90_000,
+      intervalMs: 500,
+      message: `the HPA to scale shop-blue to ${MAX}`,
+    });
     note(`HPA scaled shop-blue to ${MAX}`);
     const blueAt = Date.now();
     await waitFor(async () => ready(await dep('shop-green'), MAX), { timeoutMs: 30_000, intervalMs: 250, message: `shop-green raised to ${MAX} and ready` });
@@ -178,7 +186,9 @@ describe('a release of an app whose HorizontalPodAutoscaler follows the live col
     await waitFor(async () => ready(await dep('shop-blue'), MAX), { timeoutMs: 30_000, message: `shop-blue ready at ${MAX}` });
     const events = await kubectlJson<EventList>(['-n', ns.name, 'get', 'events', '--field-selector', 'involvedObject.name=shop-green']);
     expect(events.items.map((e) => e.reason)).toContain('ScaledToLiveCount');
-    expect(events.items.find((e) => e.reason === 'ScaledToLiveCount')!.message).toMatch(/^scaled from 2 to 4 replicas, as many as HorizontalPodAutoscaler shop runs the live colour at/);
+    expect(events.items.find((e) => e.reason === 'ScaledToLiveCount')!.message).toMatch(
+      /^scaled from 2 to 4 replicas, as many as HorizontalPodAutoscaler shop runs the live colour at/,
+    );
   }, 150_000);
 
   it('the HPA’s stabilization window passes: green keeps its capacity and is ready to switch', async () => {
@@ -192,7 +202,10 @@ describe('a release of an app whose HorizontalPodAutoscaler follows the live col
     expect(ready(await dep('shop-blue'), MAX)).toBe(true);
     const status = await kubectlBg(ns.name, ['status', 'shop', '-o', 'json']);
     expect(status.code).toBe(0);
-    const s = JSON.parse(status.stdout) as { phase: string; hpas: { name: string; follows: string; target: string; minReplicas: number; maxReplicas: number }[] };
+    const s = JSON.parse(status.stdout) as {
+      phase: string;
+      hpas: { name: string; follows: string; target: string; minReplicas: number; maxReplicas: number }[];
+    };
     expect(s.phase).toBe('ready-to-switch');
     expect(s.hpas).toEqual([expect.objectContaining({ name: 'shop', follows: 'live', target: 'shop-blue', minReplicas: MIN, maxReplicas: MAX })]);
   }, 150_000);
@@ -256,8 +269,13 @@ describe('a release of an app whose HorizontalPodAutoscaler follows the live col
       },
       { timeoutMs: 15_000, intervalMs: 250, message: 'NotFollowed Events on both HPAs' },
     );
-    expect(events.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name}`).sort()).toEqual(['HorizontalPodAutoscaler/shop', 'HorizontalPodAutoscaler/shop-idle']);
-    expect(events[0]!.message).toMatch(/^app shop has 2 HorizontalPodAutoscalers on its colours \(.*\); kube-bluegreen supports one, which follows the live colour .*: delete shop-idle /);
+    expect(events.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name}`).sort()).toEqual([
+      'HorizontalPodAutoscaler/shop',
+      'HorizontalPodAutoscaler/shop-idle',
+    ]);
+    expect(events[0]!.message).toMatch(
+      /^app shop has 2 HorizontalPodAutoscalers on its colours \(.*\); kube-bluegreen supports one, which follows the live colour .*: delete shop-idle /,
+    );
     const status = await kubectlBg(ns.name, ['status', 'shop', '-o', 'json']);
     const s = JSON.parse(status.stdout) as { hpaWarning: string | null; hpas: { name: string; follows: string }[] };
     expect(s.hpas.map((h) => `${h.name}:${h.follows}`).sort()).toEqual(['shop-idle:idle', 'shop:live']);

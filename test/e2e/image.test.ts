@@ -140,7 +140,9 @@ describe('the container image (npm run image)', () => {
     expect(devOnly).toEqual(expect.arrayContaining(['typescript', 'vitest', 'autocannon', 'node']));
     for (const d of devOnly) expect(existsSync(path.join(rootfs, 'app/node_modules', d)), d).toBe(false);
     // No empty leftovers of pruned dev dependencies (scope directories).
-    expect(readdirSync(path.join(rootfs, 'app/node_modules')).filter((n) => n.startsWith('@') && readdirSync(path.join(rootfs, 'app/node_modules', n)).length === 0)).toEqual([]);
+    expect(
+      readdirSync(path.join(rootfs, 'app/node_modules')).filter((n) => n.startsWith('@') && readdirSync(path.join(rootfs, 'app/node_modules', n)).length === 0),
+    ).toEqual([]);
     log(`node_modules: ${installed.length} packages, all production (${entries.length - allowed.size} dev-only packages in the lockfile, none inside)`);
 
     expect(readdirSync(path.join(rootfs, 'app')).sort()).toEqual(['dist', 'node_modules', 'package.json']);
@@ -148,7 +150,9 @@ describe('the container image (npm run image)', () => {
     expect(existsSync(path.join(rootfs, 'app/dist/src/webhook/main.js'))).toBe(true);
     expect(files.filter((f) => f.path.startsWith('/app/dist/') && /\.test\.|\.ts$/.test(f.path) && !f.path.endsWith('.d.ts')).map((f) => f.path)).toEqual([]);
     // Root owns everything the webhook runs; UID 65532 can change none of it.
-    expect(files.filter((f) => f.path.startsWith('/app') && (lstatSync(path.join(rootfs, f.path)).uid !== 0 || (!f.isLink && f.mode & 0o022))).map((f) => f.path)).toEqual([]);
+    expect(
+      files.filter((f) => f.path.startsWith('/app') && (lstatSync(path.join(rootfs, f.path)).uid !== 0 || (!f.isLink && f.mode & 0o022))).map((f) => f.path),
+    ).toEqual([]);
   });
 
   describe('run with crun: read-only root, UID 65532, no capability, a tmpfs at /tmp', () => {
@@ -165,93 +169,101 @@ describe('the container image (npm run image)', () => {
       if (dir) await run('crun', ['--root', state(), 'delete', '--force', name], 10_000);
     });
 
-    it('answers /healthz, syncs from the apiserver (/readyz), answers an AdmissionReview, writes only to /tmp, and stops on SIGTERM', { timeout: 120_000 }, async () => {
-      ns = await createNamespace('image');
-      const bundle = path.join(dir, 'bundle');
-      const spec = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8'));
-      // The image's own USER, as umoci turned it into the runtime spec.
-      expect(spec.process.user).toMatchObject({ uid: 65532, gid: 65532 });
-      // The cluster-admin kubeconfig of the local control plane, readable by 65532 only.
-      const kubeconfig = path.join(dir, 'kubeconfig');
-      copyFileSync(clusterEnv().kubeconfig, kubeconfig);
-      chownSync(kubeconfig, 65532, 65532);
-      const port = 20_000 + Math.floor(Math.random() * 20_000);
-      spec.process.terminal = false;
-      spec.process.args = [
-        ...spec.process.args,
-        '--kubeconfig=/etc/kube-bluegreen/kubeconfig',
-        `--listen=127.0.0.1:${port}`,
-        '--self-signed',
-        `--namespace=${ns.name}`,
-        `--leader-election-id=image-${RUN}`,
-        '--shutdown-delay=1',
-      ];
-      spec.process.capabilities = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] };
-      spec.process.noNewPrivileges = true;
-      spec.root.readonly = true;
-      // The host's network (the apiserver listens on loopback); every other namespace its own.
-      spec.linux.namespaces = spec.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
-      spec.mounts.push(
-        { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=16m'] },
-        { destination: '/etc/kube-bluegreen/kubeconfig', type: 'bind', source: kubeconfig, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
-      );
-      writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
+    it(
+      'answers /healthz, syncs from the apiserver (/readyz), answers an AdmissionReview, writes only to /tmp, and stops on SIGTERM',
+      { timeout: 120_000 },
+      async () => {
+        ns = await createNamespace('image');
+        const bundle = path.join(dir, 'bundle');
+        const spec = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+        // The image's own USER, as umoci turned it into the runtime spec.
+        expect(spec.process.user).toMatchObject({ uid: 65532, gid: 65532 });
+        // The cluster-admin kubeconfig of the local control plane, readable by 65532 only.
+        const kubeconfig = path.join(dir, 'kubeconfig');
+        copyFileSync(clusterEnv().kubeconfig, kubeconfig);
+        chownSync(kubeconfig, 65532, 65532);
+        const port = 20_000 + Math.floor(Math.random() * 20_000);
+        spec.process.terminal = false;
+        spec.process.args = [
+          ...spec.process.args,
+          '--kubeconfig=/etc/kube-bluegreen/kubeconfig',
+          `--listen=127.0.0.1:${port}`,
+          '--self-signed',
+          `--namespace=${ns.name}`,
+          `--leader-election-id=image-${RUN}`,
+          '--shutdown-delay=1',
+        ];
+        spec.process.capabilities = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] };
+        spec.process.noNewPrivileges = true;
+        spec.root.readonly = true;
+        // The host's network (the apiserver listens on loopback); every other namespace its own.
+        spec.linux.namespaces = spec.linux.namespaces.filter((n: { type: string }) => n.type !== 'network');
+        spec.mounts.push(
+          { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=16m'] },
+          { destination: '/etc/kube-bluegreen/kubeconfig', type: 'bind', source: kubeconfig, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] },
+        );
+        writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
 
-      // crun 1.8 refuses cgroup "hybrid" hosts (v1 controllers and a v2 hierarchy with a
-      // controller, as on this VM); it creates no cgroup here anyway (--cgroup-manager=disabled),
-      // so the v2 mount is hidden from it, in a mount namespace of its own.
-      const script = [
-        'if grep -qs . /sys/fs/cgroup/unified/cgroup.controllers; then umount -l /sys/fs/cgroup/unified; fi',
-        `exec crun --root ${state()} --cgroup-manager=disabled run --bundle ${bundle} ${name}`,
-      ].join('\n');
-      child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
-      child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child?.once('close', (code) => resolve(code)));
-      const t0 = Date.now();
+        // crun 1.8 refuses cgroup "hybrid" hosts (v1 controllers and a v2 hierarchy with a
+        // controller, as on this VM); it creates no cgroup here anyway (--cgroup-manager=disabled),
+        // so the v2 mount is hidden from it, in a mount namespace of its own.
+        const script = [
+          'if grep -qs . /sys/fs/cgroup/unified/cgroup.controllers; then umount -l /sys/fs/cgroup/unified; fi',
+          `exec crun --root ${state()} --cgroup-manager=disabled run --bundle ${bundle} ${name}`,
+        ].join('\n');
+        child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+        child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
+        child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
+        const exited = new Promise<number | null>((resolve) => child?.once('close', (code) => resolve(code)));
+        const t0 = Date.now();
 
-      // Until it answers 200; a container that exits, or a timeout, fails with its output.
-      const until200 = async (p: string) => {
-        try {
-          await waitFor(async () => child?.exitCode !== null || (await request(port, 'GET', p).catch(() => ({ status: 0 }))).status === 200, { timeoutMs: 30_000 });
-        } catch (e) {
-          throw new Error(`${p}: ${(e as Error).message}; output:\n${logs.slice(-3000)}`, { cause: e });
-        }
-        if (child?.exitCode !== null) throw new Error(`the container exited (${child?.exitCode}) before ${p} answered; output:\n${logs.slice(-3000)}`);
-      };
-      await until200('/healthz');
-      const healthMs = Date.now() - t0;
-      await until200('/readyz');
-      log(`crun: /healthz after ${healthMs} ms, /readyz (cache synced from the apiserver) after ${Date.now() - t0} ms`);
-      const fixture = JSON.parse(readFileSync(path.join(REPO, 'test/fixtures/admission/service-purple.1.validate.json'), 'utf8'));
-      const answer = await request(port, 'POST', '/validate', JSON.stringify(fixture.review));
-      expect(answer.status).toBe(200);
-      expect(JSON.parse(answer.body).response).toMatchObject({ uid: fixture.review.request.uid, allowed: expect.any(Boolean) });
-      expect((await request(port, 'GET', '/metrics')).body).toContain('kube_bluegreen_admission_requests_total');
+        // Until it answers 200; a container that exits, or a timeout, fails with its output.
+        const until200 = async (p: string) => {
+          try {
+            await waitFor(async () => child?.exitCode !== null || (await request(port, 'GET', p).catch(() => ({ status: 0 }))).status === 200, {
+              timeoutMs: 30_000,
+            });
+          } catch (e) {
+            throw new Error(`${p}: ${(e as Error).message}; output:\n${logs.slice(-3000)}`, { cause: e });
+          }
+          if (child?.exitCode !== null) throw new Error(`the container exited (${child?.exitCode}) before ${p} answered; output:\n${logs.slice(-3000)}`);
+        };
+        await until200('/healthz');
+        const healthMs = Date.now() - t0;
+        await until200('/readyz');
+        log(`crun: /healthz after ${healthMs} ms, /readyz (cache synced from the apiserver) after ${Date.now() - t0} ms`);
+        const fixture = JSON.parse(readFileSync(path.join(REPO, 'test/fixtures/admission/service-purple.1.validate.json'), 'utf8'));
+        const answer = await request(port, 'POST', '/validate', JSON.stringify(fixture.review));
+        expect(answer.status).toBe(200);
+        expect(JSON.parse(answer.body).response).toMatchObject({ uid: fixture.review.request.uid, allowed: expect.any(Boolean) });
+        expect((await request(port, 'GET', '/metrics')).body).toContain('kube_bluegreen_admission_requests_total');
 
-      const pid = JSON.parse(await runOk('crun', ['--root', state(), 'state', name], 10_000)).pid as number;
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      expect(status).toMatch(/^Uid:\s+65532\s+65532\s+65532\s+65532$/m);
-      expect(status).toMatch(/^Gid:\s+65532\s+65532\s+65532\s+65532$/m);
-      expect(status).toMatch(/^CapEff:\s+0+$/m);
-      // Its mounts: the root is read-only, and the only writable filesystem that is not a kernel
-      // interface (/proc, /dev, /sys) is /tmp.
-      const mounts = readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => l.split(' '))
-        .map((f) => ({ at: f[4]!, rw: f[5]!.split(',').includes('rw') }));
-      expect(mounts.find((m) => m.at === '/')?.rw).toBe(false);
-      expect(mounts.filter((m) => m.rw && !/^\/(proc|dev|sys)(\/|$)/.test(m.at)).map((m) => m.at)).toEqual(['/tmp']);
-      const inTmp = readdirSync(`/proc/${pid}/root/tmp`);
-      log(`written to /tmp while serving: ${inTmp.length ? inTmp.join(', ') : 'nothing'}; no EROFS in the log: ${!/EROFS|read-only file system/i.test(logs)}`);
-      expect(logs).not.toMatch(/EROFS|read-only file system/i);
+        const pid = JSON.parse(await runOk('crun', ['--root', state(), 'state', name], 10_000)).pid as number;
+        const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+        expect(status).toMatch(/^Uid:\s+65532\s+65532\s+65532\s+65532$/m);
+        expect(status).toMatch(/^Gid:\s+65532\s+65532\s+65532\s+65532$/m);
+        expect(status).toMatch(/^CapEff:\s+0+$/m);
+        // Its mounts: the root is read-only, and the only writable filesystem that is not a kernel
+        // interface (/proc, /dev, /sys) is /tmp.
+        const mounts = readFileSync(`/proc/${pid}/mountinfo`, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => l.split(' '))
+          .map((f) => ({ at: f[4]!, rw: f[5]!.split(',').includes('rw') }));
+        expect(mounts.find((m) => m.at === '/')?.rw).toBe(false);
+        expect(mounts.filter((m) => m.rw && !/^\/(proc|dev|sys)(\/|$)/.test(m.at)).map((m) => m.at)).toEqual(['/tmp']);
+        const inTmp = readdirSync(`/proc/${pid}/root/tmp`);
+        log(
+          `written to /tmp while serving: ${inTmp.length ? inTmp.join(', ') : 'nothing'}; no EROFS in the log: ${!/EROFS|read-only file system/i.test(logs)}`,
+        );
+        expect(logs).not.toMatch(/EROFS|read-only file system/i);
 
-      const t1 = Date.now();
-      await runOk('crun', ['--root', state(), 'kill', name, 'TERM'], 10_000);
-      expect(await exited).toBe(0);
-      log(`SIGTERM to exit 0: ${Date.now() - t1} ms (shutdown delay 1 s)`);
-      expect(logs).toContain('"msg":"stopped"');
-    });
+        const t1 = Date.now();
+        await runOk('crun', ['--root', state(), 'kill', name, 'TERM'], 10_000);
+        expect(await exited).toBe(0);
+        log(`SIGTERM to exit 0: ${Date.now() - t1} ms (shutdown delay 1 s)`);
+        expect(logs).toContain('"msg":"stopped"');
+      },
+    );
   });
 });

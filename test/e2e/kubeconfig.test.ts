@@ -26,14 +26,32 @@ const b64 = (s: string | undefined) => (s ? Buffer.from(s, 'base64').toString() 
 function viaKubectl(c: KubeconfigCase): AuthSummary | { error: string } {
   const m = materialize(c);
   dirs.push(m.dir);
-  const args = [...(m.kubeconfig ? ['--kubeconfig', m.kubeconfig] : []), ...(c.context ? ['--context', c.context] : []), 'config', 'view', '--minify', '--raw', '--flatten', '-o', 'json'];
+  const args = [
+    ...(m.kubeconfig ? ['--kubeconfig', m.kubeconfig] : []),
+    ...(c.context ? ['--context', c.context] : []),
+    'config',
+    'view',
+    '--minify',
+    '--raw',
+    '--flatten',
+    '-o',
+    'json',
+  ];
   let out: string;
   try {
-    out = execFileSync(clusterEnv().kubectl, args, { env: { PATH: '/usr/bin:/bin', HOME: m.dir, ...(m.KUBECONFIG ? { KUBECONFIG: m.KUBECONFIG } : {}) }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    out = execFileSync(clusterEnv().kubectl, args, {
+      env: { PATH: '/usr/bin:/bin', HOME: m.dir, ...(m.KUBECONFIG ? { KUBECONFIG: m.KUBECONFIG } : {}) },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } catch (e) {
     return { error: String((e as { stderr?: string }).stderr ?? e) };
   }
-  const v = JSON.parse(out) as { clusters: { cluster: Record<string, any> }[]; users?: { user: Record<string, any> }[]; contexts: { context: Record<string, any> }[] };
+  const v = JSON.parse(out) as {
+    clusters: { cluster: Record<string, any> }[];
+    users?: { user: Record<string, any> }[];
+    contexts: { context: Record<string, any> }[];
+  };
   const cl = v.clusters[0]!.cluster;
   const u = v.users?.[0]?.user ?? {};
   const tokenFile = u.tokenFile as string | undefined;
@@ -95,7 +113,12 @@ describe('real authentication against the local apiserver', () => {
         apiVersion: 'v1',
         kind: 'Config',
         clusters: view.clusters,
-        users: [{ name: 'sa', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: cred, env: [{ name: 'TOKEN', value: token }], interactiveMode: 'Never' } } }],
+        users: [
+          {
+            name: 'sa',
+            user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: cred, env: [{ name: 'TOKEN', value: token }], interactiveMode: 'Never' } },
+          },
+        ],
         contexts: [{ name: 'sa', context: { cluster: view.clusters[0].name, user: 'sa', namespace: ns.name } }],
         'current-context': 'sa',
       }),
@@ -115,13 +138,20 @@ describe('real authentication against the local apiserver', () => {
     const client = KubeClient.connect({ kubeconfig });
     try {
       expect(client.credentialSource).toBe('kubeconfig reader');
-      const answers = await Promise.all(Array.from({ length: 10 }, () => client.create<{ status?: { userInfo?: { username?: string } } }>(paths.selfSubjectReviews(), review)));
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, () => client.create<{ status?: { userInfo?: { username?: string } } }>(paths.selfSubjectReviews(), review)),
+      );
       const want = `system:serviceaccount:${ns.name}:${sa}`;
       expect(new Set(answers.map(who))).toEqual(new Set([want]));
       expect(runs()).toBe(1);
       expect(client.execRuns).toBe(1);
 
-      const kubectlWho = JSON.parse(execFileSync(clusterEnv().kubectl, ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'json'], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: dir } }));
+      const kubectlWho = JSON.parse(
+        execFileSync(clusterEnv().kubectl, ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'json'], {
+          encoding: 'utf8',
+          env: { PATH: '/usr/bin:/bin', HOME: dir },
+        }),
+      );
       expect(who(kubectlWho)).toBe(want);
 
       const kc = new KubeConfig();
@@ -130,11 +160,15 @@ describe('real authentication against the local apiserver', () => {
       await kc.applyToHTTPSOptions(o);
       const body = JSON.stringify(review);
       const viaClientNode = await new Promise<string>((resolve, reject) => {
-        const req = https.request(new URL(paths.selfSubjectReviews(), kc.getCurrentCluster()!.server), { ...o, method: 'POST', headers: { ...(o.headers as object), 'content-type': 'application/json' } }, (res) => {
-          let t = '';
-          res.on('data', (d) => (t += d));
-          res.on('end', () => resolve(t));
-        });
+        const req = https.request(
+          new URL(paths.selfSubjectReviews(), kc.getCurrentCluster()!.server),
+          { ...o, method: 'POST', headers: { ...(o.headers as object), 'content-type': 'application/json' } },
+          (res) => {
+            let t = '';
+            res.on('data', (d) => (t += d));
+            res.on('end', () => resolve(t));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });

@@ -9,7 +9,11 @@ interface ContainerStatus {
   name: string;
   ready: boolean;
   restartCount: number;
-  state: { running?: { startedAt: string }; terminated?: { exitCode: number; reason?: string; startedAt?: string; finishedAt?: string }; waiting?: { reason?: string } };
+  state: {
+    running?: { startedAt: string };
+    terminated?: { exitCode: number; reason?: string; startedAt?: string; finishedAt?: string };
+    waiting?: { reason?: string };
+  };
   lastState?: { terminated?: { exitCode: number } };
 }
 interface Pod {
@@ -23,7 +27,11 @@ async function jobPods(ns: string, job: string): Promise<Pod[]> {
   return (await kubectlJson<{ items: Pod[] }>(['-n', ns, 'get', 'pods', '-l', `batch.kubernetes.io/job-name=${job}`])).items;
 }
 
-function deployment(name: string, replicas: number, podMeta: { labels: Record<string, string>; annotations: Record<string, string> } = { labels: {}, annotations: {} }) {
+function deployment(
+  name: string,
+  replicas: number,
+  podMeta: { labels: Record<string, string>; annotations: Record<string, string> } = { labels: {}, annotations: {} },
+) {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -128,7 +136,10 @@ describe('kwok stages for Deployment pods', () => {
   it(`a Deployment pod labelled ${KWOK_RESULT_LABEL}=fail crash-loops (restartPolicy Always): restarted in place after exit 1, never Failed`, async () => {
     await apply(deployment('crashy', 1, kwokPodMetadata({ result: 'fail', duration: '1s' })), { namespace: ns.name });
     const pod = await waitFor(
-      async () => (await kubectlJson<{ items: Pod[] }>(['-n', ns.name, 'get', 'pods', '-l', 'app=crashy'])).items.find((p) => (p.status.containerStatuses?.[0]?.restartCount ?? 0) >= 2),
+      async () =>
+        (await kubectlJson<{ items: Pod[] }>(['-n', ns.name, 'get', 'pods', '-l', 'app=crashy'])).items.find(
+          (p) => (p.status.containerStatuses?.[0]?.restartCount ?? 0) >= 2,
+        ),
       { timeoutMs: 30_000, message: 'the crashy pod restarted twice' },
     );
     expect(pod.status.phase).toBe('Running');

@@ -57,9 +57,17 @@ async function status(): Promise<AppStatus> {
 
 async function endpointPods(): Promise<string[]> {
   const slices = await kubectlJson<{ items: { endpoints?: { targetRef?: { name?: string } }[] | null }[] }>([
-    '-n', ns.name, 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=shop',
+    '-n',
+    ns.name,
+    'get',
+    'endpointslices',
+    '-l',
+    'kubernetes.io/service-name=shop',
   ]);
-  return slices.items.flatMap((s) => s.endpoints ?? []).map((e) => e.targetRef?.name ?? '').sort();
+  return slices.items
+    .flatMap((s) => s.endpoints ?? [])
+    .map((e) => e.targetRef?.name ?? '')
+    .sort();
 }
 async function podsOf(colour: string): Promise<string[]> {
   const l = await kubectlJson<{ items: { metadata: { name: string } }[] }>(['-n', ns.name, 'get', 'pods', '-l', `app=shop,slot=${colour}`]);
@@ -72,7 +80,10 @@ describe('kubectl bg as a single executable, no Node 24 on PATH', () => {
     expect(r.stdout.split('\n')[0]).toBe('/usr/bin/node');
     expect(Number(r.stdout.split('\n')[1]!.replace(/^v/, '').split('.')[0])).toBeLessThan(24);
     // Every node on PATH is that one (/bin may be a link to /usr/bin).
-    const all = spawnSync('sh', ['-c', 'IFS=:; for d in $PATH; do [ -x "$d/node" ] && readlink -f "$d/node"; done | sort -u'], { env: env(), encoding: 'utf8' });
+    const all = spawnSync('sh', ['-c', 'IFS=:; for d in $PATH; do [ -x "$d/node" ] && readlink -f "$d/node"; done | sort -u'], {
+      env: env(),
+      encoding: 'utf8',
+    });
     expect(all.stdout.trim().split('\n')).toEqual([spawnSync('readlink', ['-f', '/usr/bin/node'], { encoding: 'utf8' }).stdout.trim()]);
   });
 
@@ -102,14 +113,20 @@ describe('kubectl bg as a single executable, no Node 24 on PATH', () => {
     expect(sw.stderr).toBe('');
     expect(sw.code).toBe(0);
     expect(sw.stdout).toContain(`switch shop in namespace ${ns.name}: blue -> green`);
-    await waitFor(async () => JSON.stringify(await endpointPods()) === JSON.stringify(await podsOf('green')), { message: 'only green endpoints', timeoutMs: 30_000 });
+    await waitFor(async () => JSON.stringify(await endpointPods()) === JSON.stringify(await podsOf('green')), {
+      message: 'only green endpoints',
+      timeoutMs: 30_000,
+    });
     expect((await status()).live).toBe('green');
 
     const rb = await kubectlBg('rollback', 'shop', '--wait');
     expect(rb.stderr).toBe('');
     expect(rb.code).toBe(0);
     expect(rb.stdout).toContain('green -> blue');
-    await waitFor(async () => JSON.stringify(await endpointPods()) === JSON.stringify(await podsOf('blue')), { message: 'only blue endpoints', timeoutMs: 30_000 });
+    await waitFor(async () => JSON.stringify(await endpointPods()) === JSON.stringify(await podsOf('blue')), {
+      message: 'only blue endpoints',
+      timeoutMs: 30_000,
+    });
     expect((await status()).live).toBe('blue');
   });
 

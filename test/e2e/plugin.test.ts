@@ -275,9 +275,15 @@ describe('kubectl bg rollback to a colour that was scaled down', () => {
   it('scales it up, waits for it, switches back', async () => {
     // An app enrolled by hand; its Service once blue is available (the webhook refuses a Service on a colour that is not).
     const objs = sampleApp({ namespace: ns.name, app: 'cart', replicas: 2, idleReplicas: 0 }) as { kind: string }[];
-    await apply(objs.filter((o) => o.kind === 'Deployment'), { namespace: ns.name });
+    await apply(
+      objs.filter((o) => o.kind === 'Deployment'),
+      { namespace: ns.name },
+    );
     await kubectlOk(['-n', ns.name, 'rollout', 'status', 'deployment/cart-blue', '--timeout=60s'], { timeoutMs: 70_000 });
-    await apply(objs.filter((o) => o.kind === 'Service'), { namespace: ns.name });
+    await apply(
+      objs.filter((o) => o.kind === 'Service'),
+      { namespace: ns.name },
+    );
     // Scale the old colour down as soon as a switch is done.
     await kubectlOk(['-n', ns.name, 'annotate', 'service', 'cart', 'bluegreen.io/scale-down-delay=0s']);
     const set = await kubectl(['-n', ns.name, 'set', 'image', 'deployment/cart-blue', 'app=registry.example/cart:v2']);

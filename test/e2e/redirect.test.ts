@@ -52,7 +52,13 @@ afterAll(async () => {
 describe('a request that is not stored leaves nothing behind', () => {
   it('a forged review, sent by a process that is not the API server to a webhook with client authentication off: answered, nothing changed', async () => {
     // A second webhook process for another namespace, without client authentication: any process may reach it.
-    const open = await startWebhook({ namespace: `${ns.name}-none`, probeNamespace: 'default', configName: 'redirect-open', clientAuth: false, probe: async () => true });
+    const open = await startWebhook({
+      namespace: `${ns.name}-none`,
+      probeNamespace: 'default',
+      configName: 'redirect-open',
+      clientAuth: false,
+      probe: async () => true,
+    });
     try {
       const blue = await dep('shop-blue');
       const greenBefore = await dep('shop-green');
@@ -67,7 +73,10 @@ describe('a request that is not stored leaves nothing behind', () => {
           name: 'shop-blue',
           operation: 'UPDATE',
           userInfo: { username: 'mallory', groups: ['system:masters'] },
-          object: { ...blue, spec: { ...blue.spec, template: { ...blue.spec.template, spec: { containers: [{ name: 'app', image: 'evil.example/shop:owned' }] } } } },
+          object: {
+            ...blue,
+            spec: { ...blue.spec, template: { ...blue.spec.template, spec: { containers: [{ name: 'app', image: 'evil.example/shop:owned' }] } } },
+          },
           oldObject: blue,
         },
       };
@@ -137,10 +146,13 @@ describe('a request that is not stored leaves nothing behind', () => {
       });
       const greenBefore = await dep('web-green');
       const blueBefore = await dep('web-blue');
-      const r = await waitFor(async () => {
-        const x = await k('set', 'image', 'deployment/web-blue', 'app=registry.example/web:timeout');
-        return x.stderr.includes('slow.e2e.bluegreen.io') ? x : undefined; // until the API server sees the slow webhook
-      }, { timeoutMs: 20_000, intervalMs: 500 });
+      const r = await waitFor(
+        async () => {
+          const x = await k('set', 'image', 'deployment/web-blue', 'app=registry.example/web:timeout');
+          return x.stderr.includes('slow.e2e.bluegreen.io') ? x : undefined; // until the API server sees the slow webhook
+        },
+        { timeoutMs: 20_000, intervalMs: 500 },
+      );
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/failed calling webhook "slow.e2e.bluegreen.io".*(deadline|timeout|Timeout)/);
       await untouched('web-green', greenBefore);
@@ -167,7 +179,9 @@ describe('every way of changing the live colour is redirected the same', () => {
 
   it('kubectl apply --server-side: redirected', async () => {
     const manifest = sampleApp({ namespace: ns.name, replicas: 2, image: 'registry.example/shop:ssa' })[0]!;
-    const r = await kubectl(['-n', ns.name, 'apply', '--server-side', '--force-conflicts', '--field-manager=e2e', '-f', '-'], { input: JSON.stringify(manifest) });
+    const r = await kubectl(['-n', ns.name, 'apply', '--server-side', '--force-conflicts', '--field-manager=e2e', '-f', '-'], {
+      input: JSON.stringify(manifest),
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('image change redirected to shop-green (idle)');
     await landed('shop-green', 'registry.example/shop:ssa');
@@ -184,9 +198,19 @@ describe('every way of changing the live colour is redirected the same', () => {
     await kubectlOk(['-n', ns.name, 'set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v3']);
     await rolledOut(ns.name, ['shop-blue']);
     const greenBefore = await dep('shop-green');
-    const previous = (await kubectlJson<{ items: { metadata: { annotations?: Record<string, string>; ownerReferences?: { name: string }[] }; spec: { template: { spec: { containers: { image: string }[] } } } }[] }>(['-n', ns.name, 'get', 'replicasets'])).items
+    const previous = (
+      await kubectlJson<{
+        items: {
+          metadata: { annotations?: Record<string, string>; ownerReferences?: { name: string }[] };
+          spec: { template: { spec: { containers: { image: string }[] } } };
+        }[];
+      }>(['-n', ns.name, 'get', 'replicasets'])
+    ).items
       .filter((rs) => rs.metadata.ownerReferences?.some((o) => o.name === 'shop-green'))
-      .map((rs) => ({ revision: Number(rs.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0), image: rs.spec.template.spec.containers[0]!.image }))
+      .map((rs) => ({
+        revision: Number(rs.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0),
+        image: rs.spec.template.spec.containers[0]!.image,
+      }))
       .sort((a, b) => b.revision - a.revision)[1]!;
     const r = await k('rollout', 'undo', 'deployment/shop-green');
     expect(r.code, r.stderr).toBe(0);
@@ -201,7 +225,12 @@ describe('a record is written only by kube-bluegreen', () => {
   it('a user who may patch the live Deployment plants one by hand: it is undone with a warning, nothing is applied', async () => {
     await apply(
       [
-        { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'deployer', namespace: ns.name }, rules: [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'patch', 'update'] }] },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'Role',
+          metadata: { name: 'deployer', namespace: ns.name },
+          rules: [{ apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'patch', 'update'] }],
+        },
         {
           apiVersion: 'rbac.authorization.k8s.io/v1',
           kind: 'RoleBinding',
@@ -217,11 +246,29 @@ describe('a record is written only by kube-bluegreen', () => {
     const liveD = await dep(liveName);
     const idleBefore = await dep(idleName);
     // A record shaped like the real one, aimed at the idle colour.
-    const fake = JSON.stringify({ v: 1, template: { ...liveD.spec.template, spec: { containers: [{ name: 'app', image: 'evil.example/shop:planted' }] } }, hash: 'x', bases: {}, from: live, to: live === 'blue' ? 'green' : 'blue', minReplicas: 1, summary: 'image change', by: 'mallory', request: 'r', at: new Date().toISOString(), deployment: liveD.metadata.uid, base: liveD.metadata.resourceVersion, sig: 'AAAA' });
-    const r = await waitFor(async () => {
-      const x = await k('--as=mallory', 'annotate', '--overwrite', 'deployment', liveName, `${PENDING}=${fake}`);
-      return x.code === 0 ? x : undefined; // RBAC caches take a moment
-    }, { timeoutMs: 15_000 });
+    const fake = JSON.stringify({
+      v: 1,
+      template: { ...liveD.spec.template, spec: { containers: [{ name: 'app', image: 'evil.example/shop:planted' }] } },
+      hash: 'x',
+      bases: {},
+      from: live,
+      to: live === 'blue' ? 'green' : 'blue',
+      minReplicas: 1,
+      summary: 'image change',
+      by: 'mallory',
+      request: 'r',
+      at: new Date().toISOString(),
+      deployment: liveD.metadata.uid,
+      base: liveD.metadata.resourceVersion,
+      sig: 'AAAA',
+    });
+    const r = await waitFor(
+      async () => {
+        const x = await k('--as=mallory', 'annotate', '--overwrite', 'deployment', liveName, `${PENDING}=${fake}`);
+        return x.code === 0 ? x : undefined; // RBAC caches take a moment
+      },
+      { timeoutMs: 15_000 },
+    );
     expect(r.stderr).toContain(`ignored the change to annotation ${PENDING} of ${liveName}: only kube-bluegreen writes it`);
     expect((await dep(liveName)).metadata.annotations?.[PENDING]).toBe(liveD.metadata.annotations?.[PENDING]);
     await untouched(idleName, idleBefore);
@@ -229,14 +276,16 @@ describe('a record is written only by kube-bluegreen', () => {
 });
 
 describe('the cluster kept consistent with the Service, whatever changed it', () => {
-  it('a raw selector switch (the seeds\' own): the live labels follow within 2 s', async () => {
+  it("a raw selector switch (the seeds' own): the live labels follow within 2 s", async () => {
     const live = (await kubectlJson<{ spec: { selector: Record<string, string> } }>(['-n', ns.name, 'get', 'service', 'web'])).spec.selector.slot!;
     const to = live === 'blue' ? 'green' : 'blue';
     await rolledOut(ns.name, [`web-${to}`]);
     await kubectlOk(['-n', ns.name, 'patch', 'service/web', '-p', JSON.stringify({ spec: { selector: { slot: to } } })]);
     const t0 = Date.now();
     await waitFor(
-      async () => (await dep(`web-${to}`)).metadata.labels?.['bluegreen.io/live'] === 'true' && (await dep(`web-${live}`)).metadata.labels?.['bluegreen.io/live'] === 'false',
+      async () =>
+        (await dep(`web-${to}`)).metadata.labels?.['bluegreen.io/live'] === 'true' &&
+        (await dep(`web-${live}`)).metadata.labels?.['bluegreen.io/live'] === 'false',
       { timeoutMs: 2_000, intervalMs: 50, message: 'the live labels to follow the Service' },
     );
     console.log(`live labels healed ${Date.now() - t0} ms after a raw selector switch`);
@@ -251,7 +300,10 @@ describe('the cluster kept consistent with the Service, whatever changed it', ()
     expect((await kubectlBg(ns.name, ['rollback', 'web'])).code).toBe(0);
     await new Promise((r) => setTimeout(r, 4_000));
     expect((await dep(`web-${live}`)).spec.replicas).toBe(1);
-    await waitFor(async () => (await dep(`web-${other}`)).spec.replicas === 0, { timeoutMs: 10_000, message: `web-${other} scaled down after its warm window` });
+    await waitFor(async () => (await dep(`web-${other}`)).spec.replicas === 0, {
+      timeoutMs: 10_000,
+      message: `web-${other} scaled down after its warm window`,
+    });
     expect((await dep(`web-${live}`)).spec.replicas).toBe(1);
   });
 });
@@ -272,7 +324,12 @@ describe("an app's objects in their own order (seed 003: slot label `version`, a
     const svc = (name: string, role: string, colour: string) => ({
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name, namespace: ns.name, labels: { app, 'bluegreen.io/app': app }, annotations: { 'bluegreen.io/role': role, 'bluegreen.io/slot-label': 'version' } },
+      metadata: {
+        name,
+        namespace: ns.name,
+        labels: { app, 'bluegreen.io/app': app },
+        annotations: { 'bluegreen.io/role': role, 'bluegreen.io/slot-label': 'version' },
+      },
       spec: { selector: { app, version: colour }, ports: [{ port: 80, targetPort: 8080 }] },
     });
     return {
@@ -291,7 +348,11 @@ describe("an app's objects in their own order (seed 003: slot label `version`, a
   }
 
   it.each([
-    { name: "the seed's order (kubectl apply -f dir/: Deployments, then the Services)", app: 'engops', order: ['deployment-blue.yaml', 'deployment-green.yaml', 'service-blue-green.yaml'] },
+    {
+      name: "the seed's order (kubectl apply -f dir/: Deployments, then the Services)",
+      app: 'engops',
+      order: ['deployment-blue.yaml', 'deployment-green.yaml', 'service-blue-green.yaml'],
+    },
     { name: 'the Services first, then the Deployments', app: 'engrev', order: ['service-blue-green.yaml', 'deployment-green.yaml', 'deployment-blue.yaml'] },
   ])('$name: admitted as is; then a change to the live colour is redirected', async ({ app, order }) => {
     const r = await applyInOrder(seedFiles(app), order);
@@ -317,11 +378,15 @@ describe('another mutating webhook rewriting images (a registry mirror, a tag re
         const review = JSON.parse(Buffer.concat(chunks).toString());
         const cs: { image?: string }[] = review.request.object?.spec?.template?.spec?.containers ?? [];
         const ops = cs.flatMap((c, i) =>
-          c.image?.startsWith('registry.example/') ? [{ op: 'replace', path: `/spec/template/spec/containers/${i}/image`, value: c.image.replace('registry.example/', 'mirror.example/') }] : [],
+          c.image?.startsWith('registry.example/')
+            ? [{ op: 'replace', path: `/spec/template/spec/containers/${i}/image`, value: c.image.replace('registry.example/', 'mirror.example/') }]
+            : [],
         );
         const response: Record<string, unknown> = { uid: review.request.uid, allowed: true };
         if (ops.length) Object.assign(response, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') });
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -342,7 +407,12 @@ describe('another mutating webhook rewriting images (a registry mirror, a tag re
         },
       ],
     });
-    return { close: async () => { await kubectl(['delete', 'mutatingwebhookconfiguration', name, '--ignore-not-found']); server.close(); } };
+    return {
+      close: async () => {
+        await kubectl(['delete', 'mutatingwebhookconfiguration', name, '--ignore-not-found']);
+        server.close();
+      },
+    };
   }
 
   it.each([
@@ -354,10 +424,21 @@ describe('another mutating webhook rewriting images (a registry mirror, a tag re
     const rw = await rewriter(`${name}-${randomBytes(3).toString('hex')}`);
     try {
       // Until the API server calls the rewriter: a server dry run of an image change on the idle colour comes back rewritten.
-      await waitFor(async () => {
-        const x = await k('set', 'image', '--dry-run=server', 'deployment/mir-green', 'app=registry.example/mir:probe', '-o', 'jsonpath={.spec.template.spec.containers[0].image}');
-        return x.code === 0 && x.stdout.startsWith('mirror.example/');
-      }, { timeoutMs: 20_000, intervalMs: 300, message: 'the rewriter to be called' });
+      await waitFor(
+        async () => {
+          const x = await k(
+            'set',
+            'image',
+            '--dry-run=server',
+            'deployment/mir-green',
+            'app=registry.example/mir:probe',
+            '-o',
+            'jsonpath={.spec.template.spec.containers[0].image}',
+          );
+          return x.code === 0 && x.stdout.startsWith('mirror.example/');
+        },
+        { timeoutMs: 20_000, intervalMs: 300, message: 'the rewriter to be called' },
+      );
       const blueBefore = await dep('mir-blue');
       const tag = `v${randomBytes(2).toString('hex')}`;
       const r = await k('set', 'image', 'deployment/mir-blue', `app=registry.example/mir:${tag}`);
@@ -373,7 +454,10 @@ describe('another mutating webhook rewriting images (a registry mirror, a tag re
       // The Service first: while it selects a colour, that colour may not be deleted.
       await k('delete', 'service', '-l', 'bluegreen.io/app=mir', '--wait=false');
       await waitFor(async () => (await k('delete', 'deployment', '-l', 'bluegreen.io/app=mir', '--wait=false')).code === 0, { timeoutMs: 10_000 });
-      await waitFor(async () => (await kubectlJson<{ items: unknown[] }>(['-n', ns.name, 'get', 'deployments', '-l', 'bluegreen.io/app=mir'])).items.length === 0, { timeoutMs: 20_000 });
+      await waitFor(
+        async () => (await kubectlJson<{ items: unknown[] }>(['-n', ns.name, 'get', 'deployments', '-l', 'bluegreen.io/app=mir'])).items.length === 0,
+        { timeoutMs: 20_000 },
+      );
     }
   });
 });

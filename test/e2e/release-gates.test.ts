@@ -43,7 +43,10 @@ async function release(live: string, idle: string, tag: string): Promise<void> {
 }
 
 const checkJobs = async (phase: 'pre' | 'post') =>
-  ((await kubectlJson(['-n', ns.name, 'get', 'jobs', '-l', `bluegreen.io/check=${phase}`])).items as (Job & { metadata: { name: string; labels: Record<string, string> }; spec: any })[]);
+  (await kubectlJson(['-n', ns.name, 'get', 'jobs', '-l', `bluegreen.io/check=${phase}`])).items as (Job & {
+    metadata: { name: string; labels: Record<string, string> };
+    spec: any;
+  })[];
 
 beforeAll(async () => {
   ns = await createNamespace('gates');
@@ -87,7 +90,7 @@ describe('release gates with the real Job controller', () => {
   it('a passing check (kubectl bg check --rerun) lets the raw patch and kubectl bg switch through', async () => {
     await apply([cronJob('shop-smoke', 'succeed')], { namespace: ns.name });
     const check = await bg('check', 'shop', '--rerun', '--wait', '--timeout', '90s');
-    expect(check.stderr).toContain("removed bluegreen.io/pre-switch-check-result from shop-green");
+    expect(check.stderr).toContain('removed bluegreen.io/pre-switch-check-result from shop-green');
     expect(check.code).toBe(0);
     expect(check.stdout).toMatch(/\(CronJob shop-smoke\): passed, Job /);
     expect((await checkJobs('pre')).length).toBe(2);
@@ -128,7 +131,10 @@ describe('release gates with the real Job controller', () => {
     // The post-switch check, passing for the version live now (v4 on green); the pre-switch check passing.
     await apply([cronJob('shop-smoke', 'succeed'), cronJob('shop-verify', 'succeed')], { namespace: ns.name });
     await kubectlOk(['-n', ns.name, 'annotate', 'service', 'shop', 'bluegreen.io/post-switch-check=shop-verify']);
-    await waitFor(async () => (await bg('check', 'shop')).stdout.match(/Post-switch check: green .*passed/), { timeoutMs: 60_000, message: "green's post-switch check passed" });
+    await waitFor(async () => (await bg('check', 'shop')).stdout.match(/Post-switch check: green .*passed/), {
+      timeoutMs: 60_000,
+      message: "green's post-switch check passed",
+    });
     // The next version fails its post-switch check.
     await apply([cronJob('shop-verify', 'fail')], { namespace: ns.name });
     await release('green', 'blue', 'v5');
@@ -140,7 +146,10 @@ describe('release gates with the real Job controller', () => {
     expect(String(last?.reason)).toMatch(/^post-switch check failed: /);
     const text = await bg('history', 'shop');
     expect(text.stdout).toMatch(/rollback\s+blue\s+green .*kube-bluegreen .*post-switch check failed: /);
-    const labels = async () => [(await get('deployment', 'shop-blue')).metadata.labels['bluegreen.io/live'], (await get('deployment', 'shop-green')).metadata.labels['bluegreen.io/live']];
+    const labels = async () => [
+      (await get('deployment', 'shop-blue')).metadata.labels['bluegreen.io/live'],
+      (await get('deployment', 'shop-green')).metadata.labels['bluegreen.io/live'],
+    ];
     await waitFor(async () => (await labels()).join() === 'false,true', { timeoutMs: 10_000, message: 'live labels follow the Service' });
     // Stays put: no switch back and forth (the reconciler resyncs every 2 s here).
     const n = (await historyOf()).length;

@@ -84,19 +84,26 @@ function handshake(port: number, opts: tls.ConnectionOptions, client: ClientCert
       finish({ ok: false, code: 'TIMEOUT', message: 'handshake timed out' });
     }, 5_000);
     s.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, code: e.code ?? '', message: e.message }));
-    s.on('close', () => finish(out && !settle ? out : { ok: false, code: 'CLOSED', message: out ? 'closed by the server right after the handshake' : 'closed during the handshake' }));
+    s.on('close', () =>
+      finish(
+        out && !settle ? out : { ok: false, code: 'CLOSED', message: out ? 'closed by the server right after the handshake' : 'closed during the handshake' },
+      ),
+    );
   });
 }
 
 /** An HTTPS request with any method and a raw path; status, headers and body. */
 function request(method: string, path: string, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((res, rej) => {
-    const req = https.request({ host: '127.0.0.1', port: wh.port, method, path, ca: wh.ca, ...apiserver, headers: body ? { 'content-type': 'application/json' } : {} }, (r) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      r.on('error', rej);
-    });
+    const req = https.request(
+      { host: '127.0.0.1', port: wh.port, method, path, ca: wh.ca, ...apiserver, headers: body ? { 'content-type': 'application/json' } : {} },
+      (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        r.on('error', rej);
+      },
+    );
     req.on('error', rej);
     req.end(body);
   });
@@ -127,11 +134,16 @@ describe('TLS', () => {
     }
     for (const v of ['TLSv1.2', 'TLSv1.3'] as const) {
       const h = await handshake(wh.port, { minVersion: v, maxVersion: v, ca: wh.ca });
-      expect({ v, ok: h.ok, protocol: h.ok ? h.protocol : h.message, authorized: h.ok && h.authorized }).toEqual({ v, ok: true, protocol: v, authorized: true });
+      expect({ v, ok: h.ok, protocol: h.ok ? h.protocol : h.message, authorized: h.ok && h.authorized }).toEqual({
+        v,
+        ok: true,
+        protocol: v,
+        authorized: true,
+      });
     }
   });
 
-  it('has no plaintext admission listener: plain HTTP gets no HTTP answer; the only other port is the probes\' (health and metrics only)', async () => {
+  it("has no plaintext admission listener: plain HTTP gets no HTTP answer; the only other port is the probes' (health and metrics only)", async () => {
     // Plain HTTP on the port.
     const answer = await new Promise<string>((res) => {
       const s = net.connect(wh.port, '127.0.0.1', () => s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
@@ -196,7 +208,12 @@ describe('only the API server may send reviews: a forged one is refused at TLS',
     JSON.stringify({
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
-      request: { uid: 'forged', operation: 'CONNECT', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, resource: { group: 'apps', version: 'v1', resource: 'deployments' } },
+      request: {
+        uid: 'forged',
+        operation: 'CONNECT',
+        kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+        resource: { group: 'apps', version: 'v1', resource: 'deployments' },
+      },
     });
   it.each([
     { name: 'no client certificate', client: async () => undefined },
@@ -218,10 +235,15 @@ describe('only the API server may send reviews: a forged one is refused at TLS',
   it("a certificate from the cluster's CA but not the API server's name (the admin's): 403, not decided", async () => {
     const env = clusterEnv();
     const kc = parseYaml(readFileSync(env.kubeconfig, 'utf8')) as { users: { user: Record<string, string> }[] };
-    const admin = { cert: Buffer.from(kc.users[0]!.user['client-certificate-data']!, 'base64').toString(), key: Buffer.from(kc.users[0]!.user['client-key-data']!, 'base64').toString() };
+    const admin = {
+      cert: Buffer.from(kc.users[0]!.user['client-certificate-data']!, 'base64').toString(),
+      key: Buffer.from(kc.users[0]!.user['client-key-data']!, 'base64').toString(),
+    };
     const r = await wh.postAs(admin, '/mutate', forged());
     expect(r.status).toBe(403);
-    expect(JSON.parse(r.body).response.status.message).toMatch(/^only the API server may send admission reviews here: client certificate "kubernetes-admin" is not one of the allowed names/);
+    expect(JSON.parse(r.body).response.status.message).toMatch(
+      /^only the API server may send admission reviews here: client certificate "kubernetes-admin" is not one of the allowed names/,
+    );
   });
 });
 
@@ -267,103 +289,118 @@ describe('paths', () => {
 });
 
 describe('the log at info level', () => {
-  it('carries no certificate, key, token or whole object through a session of real traffic; every line is JSON with level, time and msg', { timeout: 90_000 }, async () => {
-    const secretEnv = `s3cr3t-${randomBytes(12).toString('hex')}`;
-    const marker = `whole-object-${randomBytes(6).toString('hex')}`;
-    const served = await handshake(wh.port, { ca: wh.ca });
-    expect(served.ok).toBe(true);
-    const servedB64 = served.ok ? served.raw.toString('base64') : '';
+  it(
+    'carries no certificate, key, token or whole object through a session of real traffic; every line is JSON with level, time and msg',
+    { timeout: 90_000 },
+    async () => {
+      const secretEnv = `s3cr3t-${randomBytes(12).toString('hex')}`;
+      const marker = `whole-object-${randomBytes(6).toString('hex')}`;
+      const served = await handshake(wh.port, { ca: wh.ca });
+      expect(served.ok).toBe(true);
+      const servedB64 = served.ok ? served.raw.toString('base64') : '';
 
-    // Redirect, dry run, a secret-looking env value redirected, denials, a switch, malformed and
-    // unexpected requests straight to the server.
-    let r = await k('set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v2');
-    expect(r.stderr).toContain('image change redirected to shop-green (idle)');
-    r = await k('set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v3', '--dry-run=server');
-    expect(r.stderr).toContain('image change redirected to shop-green (idle)');
-    r = await k('set', 'env', 'deployment/shop-blue', `API_TOKEN=${secretEnv}`);
-    expect(r.stderr).toContain('pod template change redirected to shop-green (idle)');
-    r = await k('annotate', 'deployment', 'shop-blue', `example.com/note=${marker}`);
-    expect(r.code).toBe(0);
-    r = await k('scale', 'deployment/shop-blue', '--replicas=0');
-    expect(r.stderr).toContain('denied the request');
-    r = await k('delete', 'deployment', 'shop-blue', '--wait=false');
-    expect(r.stderr).toContain('denied the request');
-    r = await k('patch', 'service', 'shop', '-p', wrongColour);
-    expect(r.stderr).toContain('denied the request');
-    await rolledOut(ns.name, ['shop-green']);
-    const sw = await kubectlBg(ns.name, ['switch', 'shop']);
-    expect(sw.code, sw.stderr).toBe(0);
-    expect((await request('POST', '/validate', '{')).status).toBe(400);
-    const review = (kind: string, object: unknown) =>
-      JSON.stringify({
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: randomBytes(8).toString('hex'),
-          operation: 'CREATE',
-          kind: { group: kind === 'Secret' ? '' : 'apps', version: 'v1', kind },
-          resource: { group: kind === 'Secret' ? '' : 'apps', version: 'v1', resource: kind === 'Secret' ? 'secrets' : 'deployments' },
-          namespace: ns.name,
-          name: 'x',
-          userInfo: { username: 'mallory', extra: { token: [secretEnv] } },
-          object,
-        },
-      });
-    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x', annotations: { marker } }, data: { token: Buffer.from(secretEnv).toString('base64') } };
-    expect((await request('POST', '/validate', review('Secret', secret))).status).toBe(400);
-    const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x', labels: { 'bluegreen.io/app': 'nope' }, annotations: { marker } }, spec: {} };
-    expect((await request('POST', '/mutate', review('Deployment', dep))).status).toBe(200);
+      // Redirect, dry run, a secret-looking env value redirected, denials, a switch, malformed and
+      // unexpected requests straight to the server.
+      let r = await k('set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v2');
+      expect(r.stderr).toContain('image change redirected to shop-green (idle)');
+      r = await k('set', 'image', 'deployment/shop-blue', 'app=registry.example/shop:v3', '--dry-run=server');
+      expect(r.stderr).toContain('image change redirected to shop-green (idle)');
+      r = await k('set', 'env', 'deployment/shop-blue', `API_TOKEN=${secretEnv}`);
+      expect(r.stderr).toContain('pod template change redirected to shop-green (idle)');
+      r = await k('annotate', 'deployment', 'shop-blue', `example.com/note=${marker}`);
+      expect(r.code).toBe(0);
+      r = await k('scale', 'deployment/shop-blue', '--replicas=0');
+      expect(r.stderr).toContain('denied the request');
+      r = await k('delete', 'deployment', 'shop-blue', '--wait=false');
+      expect(r.stderr).toContain('denied the request');
+      r = await k('patch', 'service', 'shop', '-p', wrongColour);
+      expect(r.stderr).toContain('denied the request');
+      await rolledOut(ns.name, ['shop-green']);
+      const sw = await kubectlBg(ns.name, ['switch', 'shop']);
+      expect(sw.code, sw.stderr).toBe(0);
+      expect((await request('POST', '/validate', '{')).status).toBe(400);
+      const review = (kind: string, object: unknown) =>
+        JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: {
+            uid: randomBytes(8).toString('hex'),
+            operation: 'CREATE',
+            kind: { group: kind === 'Secret' ? '' : 'apps', version: 'v1', kind },
+            resource: { group: kind === 'Secret' ? '' : 'apps', version: 'v1', resource: kind === 'Secret' ? 'secrets' : 'deployments' },
+            namespace: ns.name,
+            name: 'x',
+            userInfo: { username: 'mallory', extra: { token: [secretEnv] } },
+            object,
+          },
+        });
+      const secret = {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'x', annotations: { marker } },
+        data: { token: Buffer.from(secretEnv).toString('base64') },
+      };
+      expect((await request('POST', '/validate', review('Secret', secret))).status).toBe(400);
+      const dep = {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'x', labels: { 'bluegreen.io/app': 'nope' }, annotations: { marker } },
+        spec: {},
+      };
+      expect((await request('POST', '/mutate', review('Deployment', dep))).status).toBe(200);
 
-    // Stop it (SIGTERM) so the log is whole, shutdown included.
-    await wh.stop();
-    const log = wh.logs();
-    const lines = log.split('\n').filter((l) => l.trim() !== '');
-    expect(lines.length).toBeGreaterThan(5);
+      // Stop it (SIGTERM) so the log is whole, shutdown included.
+      await wh.stop();
+      const log = wh.logs();
+      const lines = log.split('\n').filter((l) => l.trim() !== '');
+      expect(lines.length).toBeGreaterThan(5);
 
-    const kubeconfig = parseYaml(readFileSync(clusterEnv().kubeconfig, 'utf8')) as { users?: { user?: Record<string, string> }[] };
-    const credentials = (kubeconfig.users ?? []).flatMap((u) =>
-      ['client-key-data', 'client-certificate-data', 'token'].map((f) => [f, u.user?.[f]] as const).filter((x): x is readonly [string, string] => !!x[1]),
-    );
-    expect(credentials.some(([f]) => f === 'client-key-data')).toBe(true);
-    const caPemBody = wh.ca.split('\n').find((l) => l && !l.startsWith('-----'))!;
-    const forbidden: [string, string][] = [
-      ['a PEM certificate', 'BEGIN CERTIFICATE'],
-      ['a PEM private key', 'PRIVATE KEY'],
-      ['the caBundle', caBundle],
-      ['part of the caBundle', caBundle.slice(100, 160)],
-      ['the CA certificate', caPemBody],
-      ['the serving certificate', servedB64.slice(0, 60)],
-      ...credentials.map(([f, v]) => [`the kubeconfig's ${f}`, v.slice(80, 140)] as [string, string]),
-      ['managedFields (a whole object)', 'managedFields'],
-      ['a spec (a whole object)', '"spec":'],
-      ['an annotation only found in whole objects', marker],
-      ['a secret env value', secretEnv],
-    ];
-    for (const [what, s] of forbidden) {
-      expect(s.length, what).toBeGreaterThan(5); // never an empty or trivial needle
-      expect(log.includes(s), `the log contains ${what}`).toBe(false);
-    }
-
-    const bad: string[] = [];
-    const levels = new Set<string>();
-    for (const l of lines) {
-      let j: { level?: unknown; time?: unknown; msg?: unknown };
-      try {
-        j = JSON.parse(l);
-      } catch {
-        bad.push(`not JSON: ${l.slice(0, 200)}`);
-        continue;
+      const kubeconfig = parseYaml(readFileSync(clusterEnv().kubeconfig, 'utf8')) as { users?: { user?: Record<string, string> }[] };
+      const credentials = (kubeconfig.users ?? []).flatMap((u) =>
+        ['client-key-data', 'client-certificate-data', 'token'].map((f) => [f, u.user?.[f]] as const).filter((x): x is readonly [string, string] => !!x[1]),
+      );
+      expect(credentials.some(([f]) => f === 'client-key-data')).toBe(true);
+      const caPemBody = wh.ca.split('\n').find((l) => l && !l.startsWith('-----'))!;
+      const forbidden: [string, string][] = [
+        ['a PEM certificate', 'BEGIN CERTIFICATE'],
+        ['a PEM private key', 'PRIVATE KEY'],
+        ['the caBundle', caBundle],
+        ['part of the caBundle', caBundle.slice(100, 160)],
+        ['the CA certificate', caPemBody],
+        ['the serving certificate', servedB64.slice(0, 60)],
+        ...credentials.map(([f, v]) => [`the kubeconfig's ${f}`, v.slice(80, 140)] as [string, string]),
+        ['managedFields (a whole object)', 'managedFields'],
+        ['a spec (a whole object)', '"spec":'],
+        ['an annotation only found in whole objects', marker],
+        ['a secret env value', secretEnv],
+      ];
+      for (const [what, s] of forbidden) {
+        expect(s.length, what).toBeGreaterThan(5); // never an empty or trivial needle
+        expect(log.includes(s), `the log contains ${what}`).toBe(false);
       }
-      if (typeof j.level !== 'string' || !['info', 'warn', 'error', 'fatal'].includes(j.level)) bad.push(`level ${JSON.stringify(j.level)}: ${l.slice(0, 200)}`);
-      else levels.add(j.level);
-      if (typeof j.time !== 'string' || Number.isNaN(Date.parse(j.time))) bad.push(`time ${JSON.stringify(j.time)}: ${l.slice(0, 200)}`);
-      if (typeof j.msg !== 'string' || !j.msg) bad.push(`msg ${JSON.stringify(j.msg)}: ${l.slice(0, 200)}`);
-    }
-    expect(bad).toEqual([]);
-    // The session is in the log, by decision.
-    expect(log).toContain('"outcome":"redirected"');
-    expect(log).toContain('"outcome":"denied"');
-    expect(log).toContain('serving certificate loaded');
-    expect(log).toContain('"msg":"stopped"');
-  });
+
+      const bad: string[] = [];
+      const levels = new Set<string>();
+      for (const l of lines) {
+        let j: { level?: unknown; time?: unknown; msg?: unknown };
+        try {
+          j = JSON.parse(l);
+        } catch {
+          bad.push(`not JSON: ${l.slice(0, 200)}`);
+          continue;
+        }
+        if (typeof j.level !== 'string' || !['info', 'warn', 'error', 'fatal'].includes(j.level))
+          bad.push(`level ${JSON.stringify(j.level)}: ${l.slice(0, 200)}`);
+        else levels.add(j.level);
+        if (typeof j.time !== 'string' || Number.isNaN(Date.parse(j.time))) bad.push(`time ${JSON.stringify(j.time)}: ${l.slice(0, 200)}`);
+        if (typeof j.msg !== 'string' || !j.msg) bad.push(`msg ${JSON.stringify(j.msg)}: ${l.slice(0, 200)}`);
+      }
+      expect(bad).toEqual([]);
+      // The session is in the log, by decision.
+      expect(log).toContain('"outcome":"redirected"');
+      expect(log).toContain('"outcome":"denied"');
+      expect(log).toContain('serving certificate loaded');
+      expect(log).toContain('"msg":"stopped"');
+    },
+  );
 });

@@ -7,7 +7,10 @@ import { sampleApp } from '../fixtures/sample-app.ts';
 
 interface Dep {
   metadata: { name: string; generation: number; resourceVersion: string; labels?: Record<string, string> };
-  spec: { replicas: number; template: { metadata: { labels: Record<string, string> }; spec: { containers: { image: string }[]; nodeSelector?: Record<string, string> } } };
+  spec: {
+    replicas: number;
+    template: { metadata: { labels: Record<string, string> }; spec: { containers: { image: string }[]; nodeSelector?: Record<string, string> } };
+  };
   status?: { availableReplicas?: number; updatedReplicas?: number; observedGeneration?: number };
 }
 
@@ -85,11 +88,14 @@ describe('a change to the live colour is redirected to the idle colour', () => {
   it('raises the idle colour to the live replica count when it was scaled down', async () => {
     await kubectlOk(['-n', ns.name, 'scale', 'deployment/shop-green', '--replicas=0']);
     const res = await k('set', 'env', 'deployment/shop-blue', 'GREETING=bonjour');
-    expect(res.stderr).toContain("pod template change redirected to shop-green (idle)");
-    const green = await waitFor(async () => {
-      const d = await dep('shop-green');
-      return d.spec.replicas === 2 ? d : undefined;
-    }, { timeoutMs: 10_000, message: 'shop-green raised to 2 replicas' });
+    expect(res.stderr).toContain('pod template change redirected to shop-green (idle)');
+    const green = await waitFor(
+      async () => {
+        const d = await dep('shop-green');
+        return d.spec.replicas === 2 ? d : undefined;
+      },
+      { timeoutMs: 10_000, message: 'shop-green raised to 2 replicas' },
+    );
     expect(green.spec.replicas).toBe(2);
     expect(JSON.stringify(green.spec.template)).toContain('bonjour');
     expect(JSON.stringify((await dep('shop-blue')).spec.template)).not.toContain('bonjour');
@@ -119,7 +125,9 @@ describe('scaling and deleting the live colour', () => {
   ])('%s is refused with the reason and the safe command', async (_name, args, hook) => {
     const res = await k(...args);
     expect(res.code).toBe(1);
-    expect(res.stderr).toContain(`admission webhook "${hook}" denied the request: Deployment shop-blue is the live colour (blue) of app shop; scaling it to 0 would take the app down`);
+    expect(res.stderr).toContain(
+      `admission webhook "${hook}" denied the request: Deployment shop-blue is the live colour (blue) of app shop; scaling it to 0 would take the app down`,
+    );
     expect(res.stderr).toContain(`kubectl bg switch shop -n ${ns.name}`);
     expect((await dep('shop-blue')).spec.replicas).toBe(5);
   });
@@ -132,7 +140,13 @@ describe('scaling and deleting the live colour', () => {
   });
 
   it('a change to the slot label in a pod template is refused', async () => {
-    const res = await k('patch', 'deployment/shop-green', '--type=json', '-p', '[{"op":"replace","path":"/spec/template/metadata/labels/slot","value":"blue"}]');
+    const res = await k(
+      'patch',
+      'deployment/shop-green',
+      '--type=json',
+      '-p',
+      '[{"op":"replace","path":"/spec/template/metadata/labels/slot","value":"blue"}]',
+    );
     expect(res.code).toBe(1);
     expect(res.stderr).toContain("the slot label of Deployment shop-green's pod template cannot change (green -> blue)");
   });
@@ -146,7 +160,10 @@ describe('the active Service selector', () => {
     const res = await k('patch', 'service/shop', ...args);
     expect(res.code).toBe(1);
     expect(res.stderr).toContain(message);
-    expect((await kubectlJson<{ spec: { selector: Record<string, string> } }>(['-n', ns.name, 'get', 'service', 'shop'])).spec.selector).toEqual({ app: 'shop', slot: 'blue' });
+    expect((await kubectlJson<{ spec: { selector: Record<string, string> } }>(['-n', ns.name, 'get', 'service', 'shop'])).spec.selector).toEqual({
+      app: 'shop',
+      slot: 'blue',
+    });
   });
 
   it('switching to green is refused while green is not fully available, accepted once it is', async () => {
@@ -167,7 +184,14 @@ describe('the active Service selector', () => {
       (await kubectlJson<{ items: { metadata: { name: string } }[] }>(['-n', ns.name, 'get', 'pods', '-l', 'slot=green'])).items.map((p) => p.metadata.name),
     );
     await waitFor(async () => {
-      const slices = await kubectlJson<{ items: { endpoints?: { targetRef?: { name: string } }[] }[] }>(['-n', ns.name, 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=shop']);
+      const slices = await kubectlJson<{ items: { endpoints?: { targetRef?: { name: string } }[] }[] }>([
+        '-n',
+        ns.name,
+        'get',
+        'endpointslices',
+        '-l',
+        'kubernetes.io/service-name=shop',
+      ]);
       const names = slices.items.flatMap((s) => (s.endpoints ?? []).map((e) => e.targetRef?.name ?? ''));
       return names.length === greenPods.size && names.every((n) => greenPods.has(n));
     });
@@ -196,13 +220,19 @@ describe('an app whose slot label is `environment`, with more labels in its sele
   it('refuses a selector without the environment key and a change of its environment template label', async () => {
     const svc = await k('patch', 'service/web', '--type=json', '-p', '[{"op":"remove","path":"/spec/selector/environment"}]');
     expect(svc.stderr).toContain('Service web must keep environment in its selector');
-    const tpl = await k('patch', 'deployment/web-green', '--type=json', '-p', '[{"op":"replace","path":"/spec/template/metadata/labels/environment","value":"blue"}]');
+    const tpl = await k(
+      'patch',
+      'deployment/web-green',
+      '--type=json',
+      '-p',
+      '[{"op":"replace","path":"/spec/template/metadata/labels/environment","value":"blue"}]',
+    );
     expect(tpl.stderr).toContain("the environment label of Deployment web-green's pod template cannot change");
   });
 });
 
 describe('no confused deputy', () => {
-  it('a user who may patch shop-green? no: rights on the live colour only get a clear refusal, not a redirect done with the webhook\'s rights', async () => {
+  it("a user who may patch shop-green? no: rights on the live colour only get a clear refusal, not a redirect done with the webhook's rights", async () => {
     const live = (await kubectlJson<{ spec: { selector: Record<string, string> } }>(['-n', ns.name, 'get', 'service', 'shop'])).spec.selector.slot;
     const liveName = `shop-${live}`;
     const idleName = `shop-${live === 'blue' ? 'green' : 'blue'}`;
@@ -246,7 +276,11 @@ describe('with the webhook stopped', () => {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: 'plain', namespace: ns.name, labels: { app: 'plain' } },
-      spec: { replicas: 1, selector: { matchLabels: { app: 'plain' } }, template: { metadata: { labels: { app: 'plain' } }, spec: { containers: [{ name: 'app', image: 'registry.example/plain:v1' }] } } },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'plain' } },
+        template: { metadata: { labels: { app: 'plain' } }, spec: { containers: [{ name: 'app', image: 'registry.example/plain:v1' }] } },
+      },
     });
     const up = await k('set', 'image', 'deployment/plain', 'app=registry.example/plain:v2');
     expect(up.code).toBe(0);
@@ -287,7 +321,21 @@ describe('malformed requests against the running process', () => {
       ['array', '[]', 400],
       ['wrong apiVersion', JSON.stringify({ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'u' } }), 400],
       ['no uid', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: {} }), 400],
-      ['a ConfigMap', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', operation: 'CREATE', kind: { group: '', version: 'v1', kind: 'ConfigMap' }, resource: { group: '', version: 'v1', resource: 'configmaps' }, object: { metadata: {} } } }), 400],
+      [
+        'a ConfigMap',
+        JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: {
+            uid: 'u',
+            operation: 'CREATE',
+            kind: { group: '', version: 'v1', kind: 'ConfigMap' },
+            resource: { group: '', version: 'v1', resource: 'configmaps' },
+            object: { metadata: {} },
+          },
+        }),
+        400,
+      ],
     ];
     for (const [name, body, status] of cases) {
       const r = await wh.post('/validate', body);

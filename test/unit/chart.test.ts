@@ -24,7 +24,12 @@ const RELEASE = 'kbg';
 const FULLNAME = 'kbg-kube-bluegreen';
 const CA_B64 = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString('base64');
 
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: any };
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [k: string]: any;
+};
 type Values = Record<string, unknown>;
 
 const MODES = {
@@ -131,12 +136,21 @@ describe('helm lint and template', () => {
     expect(kinds(await render(MODES.selfSigned))).toEqual(base);
     expect(kinds(await render(MODES.existingSecret))).toEqual(base);
     expect(kinds(await render(MODES.certManager))).toEqual(
-      [...base, 'Certificate/kbg-kube-bluegreen-ca', 'Certificate/kbg-kube-bluegreen-tls', 'Issuer/kbg-kube-bluegreen-ca', 'Issuer/kbg-kube-bluegreen-selfsigned'].sort(),
+      [
+        ...base,
+        'Certificate/kbg-kube-bluegreen-ca',
+        'Certificate/kbg-kube-bluegreen-tls',
+        'Issuer/kbg-kube-bluegreen-ca',
+        'Issuer/kbg-kube-bluegreen-selfsigned',
+      ].sort(),
     );
     expect(kinds(await render(MODES.certManagerIssuer))).toEqual([...base, 'Certificate/kbg-kube-bluegreen-tls'].sort());
     // Every namespaced object goes to the release namespace.
     for (const o of await render(MODES.certManager)) {
-      const clusterScoped = /^(ClusterRole|ClusterRoleBinding|MutatingWebhookConfiguration|ValidatingWebhookConfiguration|ValidatingAdmissionPolicy|ValidatingAdmissionPolicyBinding)$/.test(o.kind);
+      const clusterScoped =
+        /^(ClusterRole|ClusterRoleBinding|MutatingWebhookConfiguration|ValidatingWebhookConfiguration|ValidatingAdmissionPolicy|ValidatingAdmissionPolicyBinding)$/.test(
+          o.kind,
+        );
       expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(clusterScoped ? undefined : NS);
     }
   });
@@ -222,7 +236,10 @@ describe('webhook configurations equal src/webhook/configurations.ts', () => {
         name: 'not-break-glass',
         expression: `!has(request.userInfo.groups) || !('${BREAK_GLASS_GROUP}' in request.userInfo.groups)`,
       });
-    expect(hooks.find((w) => w.name === 'deployments.validate.bluegreen.io').matchConditions.map((c: { name: string }) => c.name)).toEqual(['needs-a-look', 'not-break-glass']);
+    expect(hooks.find((w) => w.name === 'deployments.validate.bluegreen.io').matchConditions.map((c: { name: string }) => c.name)).toEqual([
+      'needs-a-look',
+      'not-break-glass',
+    ]);
     // And the cluster policy does not look at who asks: it applies to the break-glass group too.
     const policy = JSON.stringify(one(objs, 'ValidatingAdmissionPolicy').spec);
     expect(policy).not.toMatch(/userInfo|break-glass/);
@@ -266,7 +283,11 @@ describe('webhook Deployment', () => {
       expect(pod.volumes).toContainEqual({ name: 'tmp', emptyDir: { sizeLimit: '32Mi' } });
       for (const m of c.volumeMounts) if (m.name !== 'tmp') expect(m.readOnly, m.name).toBe(true);
       // Only volume types the restricted profile allows.
-      for (const v of pod.volumes) expect(Object.keys(v).filter((k) => k !== 'name'), v.name).toEqual([expect.stringMatching(/^(emptyDir|secret|projected|configMap)$/)]);
+      for (const v of pod.volumes)
+        expect(
+          Object.keys(v).filter((k) => k !== 'name'),
+          v.name,
+        ).toEqual([expect.stringMatching(/^(emptyDir|secret|projected|configMap)$/)]);
     }
   });
 
@@ -335,7 +356,11 @@ describe('webhook Deployment', () => {
     expect(serving).toMatchObject({ secretName: `${FULLNAME}-tls`, dnsNames: dns.split(','), issuerRef: { name: `${FULLNAME}-ca`, kind: 'Issuer' } });
     expect(one(cm, 'Certificate', `${FULLNAME}-ca`).spec).toMatchObject({ isCA: true, secretName: `${FULLNAME}-ca` });
     expect(one(cm, 'Issuer', `${FULLNAME}-ca`).spec).toEqual({ ca: { secretName: `${FULLNAME}-ca` } });
-    expect(one(await render(MODES.certManagerIssuer), 'Certificate').spec.issuerRef).toEqual({ name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
+    expect(one(await render(MODES.certManagerIssuer), 'Certificate').spec.issuerRef).toEqual({
+      name: 'corp-ca',
+      kind: 'ClusterIssuer',
+      group: 'cert-manager.io',
+    });
 
     const ex = await render({ tls: { mode: 'existingSecret', existingSecret: { name: 'mine', certKey: 'cert.pem', keyKey: 'key.pem', caBundle: CA_B64 } } });
     expect(container(ex).args).toEqual([...common, '--tls-cert-file=/etc/kube-bluegreen/tls/cert.pem', '--tls-key-file=/etc/kube-bluegreen/tls/key.pem']);
@@ -354,7 +379,9 @@ function rights(rules: { apiGroups: string[]; resources: string[]; resourceNames
   const out: string[] = [];
   for (const r of rules) {
     expect(r.nonResourceURLs).toBeUndefined();
-    for (const g of r.apiGroups) for (const res of r.resources) for (const v of r.verbs) out.push(`${g || 'core'}/${res} ${v}${r.resourceNames ? ` [${[...r.resourceNames].sort().join(',')}]` : ''}`);
+    for (const g of r.apiGroups)
+      for (const res of r.resources)
+        for (const v of r.verbs) out.push(`${g || 'core'}/${res} ${v}${r.resourceNames ? ` [${[...r.resourceNames].sort().join(',')}]` : ''}`);
   }
   return out.sort();
 }
@@ -493,7 +520,10 @@ describe('Dockerfile', () => {
   const REPO = path.resolve(import.meta.dirname, '../..');
   const text = readFileSync(path.join(REPO, 'Dockerfile'), 'utf8');
   const lines = text.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#'));
-  const stages = lines.join('\n').split(/^FROM /m).slice(1);
+  const stages = lines
+    .join('\n')
+    .split(/^FROM /m)
+    .slice(1);
   const runtime = stages.at(-1) ?? '';
 
   it('is multi-stage, and the runtime stage is a supported Node LTS (24) without shell or package manager', () => {
@@ -521,9 +551,18 @@ describe('Dockerfile', () => {
   });
 
   it('.dockerignore keeps the build context to what the build stage copies', () => {
-    const ignore = readFileSync(path.join(REPO, '.dockerignore'), 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+    const ignore = readFileSync(path.join(REPO, '.dockerignore'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() && !l.startsWith('#'));
     expect(ignore[0]).toBe('*');
-    expect(ignore.filter((l) => l.startsWith('!')).sort()).toEqual(['!package-lock.json', '!package.json', '!plugin/src', '!src', '!tsconfig.build.json', '!tsconfig.json']);
+    expect(ignore.filter((l) => l.startsWith('!')).sort()).toEqual([
+      '!package-lock.json',
+      '!package.json',
+      '!plugin/src',
+      '!src',
+      '!tsconfig.build.json',
+      '!tsconfig.json',
+    ]);
     for (const l of stages[0]!.split('\n').filter((x) => x.startsWith('COPY ')))
       for (const src of l.split(/\s+/).slice(1, -1)) expect(ignore, src).toContain(`!${src.replace(/\/$/, '')}`);
   });

@@ -60,7 +60,9 @@ export async function runAbort(s: Session, app: string, f: AbortFlags): Promise<
     else
       s.out(
         `aborted: ${idleName} is back to the live version of ${app}` +
-          (f.scaleDown ? ' and scaled down\n' : `; its pods roll back to it now (to free them: 'kubectl scale deployment/${idleName}${nsFlag(ns)} --replicas=0')\n`),
+          (f.scaleDown
+            ? ' and scaled down\n'
+            : `; its pods roll back to it now (to free them: 'kubectl scale deployment/${idleName}${nsFlag(ns)} --replicas=0')\n`),
       );
     return EXIT.OK;
   }

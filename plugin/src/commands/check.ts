@@ -4,7 +4,14 @@
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { type AppView, resolveApp } from '../../../src/core/app.ts';
-import { CHECK_RESULT_ANNOTATION, CHECK_TEMPLATE_ANNOTATION, type CheckView, checkViews, readCheckUnverified, rerunCheckPatch } from '../../../src/core/checks.ts';
+import {
+  CHECK_RESULT_ANNOTATION,
+  CHECK_TEMPLATE_ANNOTATION,
+  type CheckView,
+  checkViews,
+  readCheckUnverified,
+  rerunCheckPatch,
+} from '../../../src/core/checks.ts';
 import { formatDuration } from '../../../src/core/duration.ts';
 import { requireApp } from '../app-objects.ts';
 import { isStatus } from '../cluster.ts';
@@ -99,7 +106,10 @@ export async function runCheck(s: Session, app: string, f: CheckFlags): Promise<
     while (!checks.every(settled)) {
       if (s.ctx.now().getTime() >= deadline)
         throw new CliError(
-          `timed out after ${formatDuration(f.timeout)} waiting for the checks of ${app}: ${checks.filter((c) => !settled(c)).map((c) => `${c.phase}-switch ${c.state}`).join(', ')}`,
+          `timed out after ${formatDuration(f.timeout)} waiting for the checks of ${app}: ${checks
+            .filter((c) => !settled(c))
+            .map((c) => `${c.phase}-switch ${c.state}`)
+            .join(', ')}`,
           EXIT.TIMEOUT,
           `kubectl bg check ${app}${ns}`,
         );

@@ -50,22 +50,24 @@ Examples:
   kubectl bg init shop --from deployment/shop
   kubectl bg init mon-app --from deployment/mon-app-blue --slot-label environment`,
     )
-    .action(async (app: string, o: { from?: string; service?: string; slotLabel?: string; keepSource: boolean; dryRun: boolean; timeout: string }, cmd: Command) => {
-      const flags: InitFlags = {
-        from: o.from === undefined ? undefined : parseDeploymentRef(o.from),
-        service: o.service,
-        slotLabel: o.slotLabel,
-        keepSource: !!o.keepSource,
-        dryRun: !!o.dryRun,
-        timeout: parseTimeout('--timeout', o.timeout),
-      };
-      const s = await openSession(ctx, cmd.optsWithGlobals<GlobalOptions>());
-      try {
-        done(await runInit(s, app, flags));
-      } finally {
-        s.cluster.close();
-      }
-    });
+    .action(
+      async (app: string, o: { from?: string; service?: string; slotLabel?: string; keepSource: boolean; dryRun: boolean; timeout: string }, cmd: Command) => {
+        const flags: InitFlags = {
+          from: o.from === undefined ? undefined : parseDeploymentRef(o.from),
+          service: o.service,
+          slotLabel: o.slotLabel,
+          keepSource: !!o.keepSource,
+          dryRun: !!o.dryRun,
+          timeout: parseTimeout('--timeout', o.timeout),
+        };
+        const s = await openSession(ctx, cmd.optsWithGlobals<GlobalOptions>());
+        try {
+          done(await runInit(s, app, flags));
+        } finally {
+          s.cluster.close();
+        }
+      },
+    );
 }
 
 // ---- running it ------------------------------------------------------------------
@@ -115,7 +117,8 @@ export async function runInit(s: Session, app: string, f: InitFlags): Promise<nu
         s.out(`deployment.apps/${step.name} created${dry} (${step.detail})\n`);
         break;
       case 'label':
-        if (!f.dryRun) await cluster.patchDeployment(ns, step.name, step.patch, 'merge').catch((e) => Promise.reject(wrap(e, `cannot label deployment.apps/${step.name}`)));
+        if (!f.dryRun)
+          await cluster.patchDeployment(ns, step.name, step.patch, 'merge').catch((e) => Promise.reject(wrap(e, `cannot label deployment.apps/${step.name}`)));
         s.out(`deployment.apps/${step.name} labeled${dry} (${step.detail})\n`);
         break;
       case 'wait':
@@ -128,7 +131,11 @@ export async function runInit(s: Session, app: string, f: InitFlags): Promise<nu
           await waitForDeployment(cluster, ns, step.name, step.replicas, { ctx: s.ctx, timeout: f.timeout, intervalMs: f.pollMs ?? 250 });
         } catch (e) {
           if (e instanceof CliError && e.code === EXIT.TIMEOUT)
-            throw new CliError(e.message, EXIT.TIMEOUT, `the Service was not changed yet; run 'kubectl bg init ${app}${nsFlag(ns)}${f.from ? ` --from deployment/${f.from}` : ''}' again to finish`);
+            throw new CliError(
+              e.message,
+              EXIT.TIMEOUT,
+              `the Service was not changed yet; run 'kubectl bg init ${app}${nsFlag(ns)}${f.from ? ` --from deployment/${f.from}` : ''}' again to finish`,
+            );
           throw e;
         }
         s.out(`deployment.apps/${step.name} is available\n`);

@@ -24,9 +24,15 @@ acts as you in the group kube-bluegreen:break-glass, which the webhooks skip; th
 still applies. It needs an admin to bind the chart's ClusterRole <release>-break-glass to you
 (README.md, Troubleshooting).`,
     )
-    .action(async (app: string, o: { dryRun: boolean; wait: boolean; timeout: string; force: boolean; breakGlass?: boolean; breakGlassGroup?: string }, cmd: Command) => {
-      const timeout = parseTimeout('--timeout', o.timeout);
-      const flags = { kind: 'rollback' as const, dryRun: !!o.dryRun, wait: !!o.wait, timeout, force: !!o.force };
-      done(await runSwitchCommand(ctx, cmd.optsWithGlobals<GlobalOptions>(), app, flags, parseBreakGlass(o, cmd)));
-    });
+    .action(
+      async (
+        app: string,
+        o: { dryRun: boolean; wait: boolean; timeout: string; force: boolean; breakGlass?: boolean; breakGlassGroup?: string },
+        cmd: Command,
+      ) => {
+        const timeout = parseTimeout('--timeout', o.timeout);
+        const flags = { kind: 'rollback' as const, dryRun: !!o.dryRun, wait: !!o.wait, timeout, force: !!o.force };
+        done(await runSwitchCommand(ctx, cmd.optsWithGlobals<GlobalOptions>(), app, flags, parseBreakGlass(o, cmd)));
+      },
+    );
 }

@@ -77,8 +77,7 @@ export async function snapshot(s: Session, f: StatusFlags): Promise<Snapshot> {
   const data = { items };
   const doc = format(data, f.output);
   if (doc !== undefined) return { data, text: doc };
-  if (items.length === 0)
-    return { data, text: `No blue-green apps found${ns ? ` in ${ns} namespace` : ''}.\n`, notice: true };
+  if (items.length === 0) return { data, text: `No blue-green apps found${ns ? ` in ${ns} namespace` : ''}.\n`, notice: true };
   return { data, text: renderTable(items, { ...ro, allNamespaces: f.allNamespaces }) };
 }
 

@@ -39,7 +39,9 @@ export function addBreakGlassOptions(cmd: Command): Command {
         "while no kube-bluegreen webhook answers: act as yourself in the break-glass group, which the webhooks skip (the cluster policy still applies; needs the chart's ClusterRole <release>-break-glass bound to you)",
       ),
     )
-    .addOption(new Option('--break-glass-group <group>', 'with --break-glass: the group to impersonate (the chart value breakGlass.group)').default(BREAK_GLASS_GROUP));
+    .addOption(
+      new Option('--break-glass-group <group>', 'with --break-glass: the group to impersonate (the chart value breakGlass.group)').default(BREAK_GLASS_GROUP),
+    );
 }
 
 /** The group to impersonate, or undefined without --break-glass. */
@@ -50,7 +52,8 @@ export function parseBreakGlass(o: { breakGlass?: boolean; breakGlassGroup?: str
     return undefined;
   }
   const g = (o.breakGlassGroup ?? '').trim();
-  if (!g || /[\r\n]/.test(g)) throw usageError(`--break-glass-group ${JSON.stringify(o.breakGlassGroup)}: give the group the webhooks skip (default ${BREAK_GLASS_GROUP})`);
+  if (!g || /[\r\n]/.test(g))
+    throw usageError(`--break-glass-group ${JSON.stringify(o.breakGlassGroup)}: give the group the webhooks skip (default ${BREAK_GLASS_GROUP})`);
   return g;
 }
 
@@ -90,11 +93,11 @@ export const CONFLICT_RETRIES = 3;
 export function register(program: Command, ctx: Context, done: (code: number) => void): void {
   const command = program
     .command('switch')
-    .description('Send the app\'s traffic to the idle colour (and the preview to the old one)')
+    .description("Send the app's traffic to the idle colour (and the preview to the old one)")
     .argument('<app>', 'app name (label bluegreen.io/app)')
     .option('--to <colour>', 'colour to switch to (default: the idle one)')
     .option('--dry-run', 'print what would change and ask the API server (dryRun=All); change nothing')
-    .option('--wait', 'return once the Service\'s EndpointSlices hold only the new colour\'s ready pods')
+    .option('--wait', "return once the Service's EndpointSlices hold only the new colour's ready pods")
     .option('--timeout <duration>', 'how long --wait waits', '5m')
     .option('--force', 'switch although the target colour is not fully rolled out and available');
   addBreakGlassOptions(command)
@@ -172,7 +175,10 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
     );
   if (!plan.ok && (plan.code === 'pending' || plan.code === 'checking') && f.wait && !f.dryRun) {
     // A redirected change has not reached the target yet: wait for it to land and roll out.
-    const what = plan.code === 'checking' ? `the pre-switch check of ${f.to ?? 'the idle colour'} to pass` : `the change recorded for ${f.to ?? 'the idle colour'} to land and roll out`;
+    const what =
+      plan.code === 'checking'
+        ? `the pre-switch check of ${f.to ?? 'the idle colour'} to pass`
+        : `the change recorded for ${f.to ?? 'the idle colour'} to land and roll out`;
     s.out(`waiting for ${what} (timeout ${formatDuration(f.timeout)}): ${plan.reason}\n`);
     const deadline = s.ctx.now().getTime() + f.timeout * 1000;
     while (!plan.ok && (plan.code === 'pending' || plan.code === 'checking' || plan.code === 'not-ready')) {
@@ -196,8 +202,7 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
       await cluster.patchService(ns, plan.activeService.name, plan.activeService.patch, 'merge', { dryRun: true });
       for (const pv of plan.previews) await cluster.patchService(ns, pv.name, pv.patch, 'merge', { dryRun: true });
     } catch (e) {
-      if (isAdmissionDenial(e))
-        throw refused(`server dry run: the API server refuses this ${verb}: ${e.message}`, `kubectl bg status ${app}${nsFlag(ns)}`);
+      if (isAdmissionDenial(e)) throw refused(`server dry run: the API server refuses this ${verb}: ${e.message}`, `kubectl bg status ${app}${nsFlag(ns)}`);
       throw e;
     }
     s.out(
@@ -216,9 +221,7 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
     const first = plan.liveLabels[0];
     const undoLabel = async () => {
       if (first && targetLabel !== 'true')
-        await cluster
-          .patchDeployment(ns, first.name, { metadata: { labels: { [LIVE_LABEL]: targetLabel } } }, 'merge')
-          .catch(() => undefined);
+        await cluster.patchDeployment(ns, first.name, { metadata: { labels: { [LIVE_LABEL]: targetLabel } } }, 'merge').catch(() => undefined);
     };
     try {
       // The target's live label and the Service together: one round trip less before traffic
@@ -269,9 +272,7 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
   s.out(
     `${verb === 'rollback' ? 'rolled back' : 'switched'} ${app} to ${paintColour(p, plan.to)}; ` +
       `${plan.from} stays warm for ${humanDuration(warm)} (until ${plan.scaleDownAt}), then is scaled down. ` +
-      (verb === 'rollback'
-        ? `Switch again with 'kubectl bg switch ${app}${nsFlag(ns)}'\n`
-        : `Roll back with 'kubectl bg rollback ${app}${nsFlag(ns)}'\n`),
+      (verb === 'rollback' ? `Switch again with 'kubectl bg switch ${app}${nsFlag(ns)}'\n` : `Roll back with 'kubectl bg rollback ${app}${nsFlag(ns)}'\n`),
   );
 
   if (breakGlass)
@@ -290,7 +291,9 @@ export async function runSwitch(s: Session, app: string, f: SwitchFlags): Promis
     const target = view.deployments[plan.to]!;
     s.out(`waiting for the EndpointSlices of Service ${plan.activeService.name} to hold only ${plan.to} pods (timeout ${formatDuration(f.timeout)})\n`);
     const r = await waitForEndpoints(cluster, ns, plan.activeService.name, target, poll);
-    s.out(`Service ${plan.activeService.name} sends traffic only to ${plan.to}: ${r.endpoints} ready endpoint${r.endpoints === 1 ? '' : 's'} of ${target.metadata.name} (${formatDuration(r.elapsedMs / 1000)})\n`);
+    s.out(
+      `Service ${plan.activeService.name} sends traffic only to ${plan.to}: ${r.endpoints} ready endpoint${r.endpoints === 1 ? '' : 's'} of ${target.metadata.name} (${formatDuration(r.elapsedMs / 1000)})\n`,
+    );
   }
   return EXIT.OK;
 }

@@ -14,5 +14,8 @@ export function describeAbort(view: AppView, plan: Extract<AbortPlan, { ok: true
     ['template:', `${templateHash(plan.idle.spec?.template, view.slotKey)} -> ${templateHash(plan.template, view.slotKey)} (the live version, ${liveC})`],
   ];
   if (f.scaleDown) rows.push(['replicas:', `${plan.idle.spec?.replicas ?? 1} -> 0`]);
-  return `abort the rollout of ${plan.idle.metadata.name ?? ''} (${idleC}, idle) in namespace ${view.namespace}${f.dryRun ? ' (dry run)' : ''}\n` + columns(rows, '  ');
+  return (
+    `abort the rollout of ${plan.idle.metadata.name ?? ''} (${idleC}, idle) in namespace ${view.namespace}${f.dryRun ? ' (dry run)' : ''}\n` +
+    columns(rows, '  ')
+  );
 }

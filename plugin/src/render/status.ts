@@ -64,14 +64,29 @@ export function renderTree(s: AppStatus, o: RenderOptions): string {
     header.push(['Scale-down', `${idle}${s.scaleDownAt} (${relative(s.scaleDownAt, o.now)})`]);
   }
   for (const [i, c] of s.pending.entries())
-    header.push([i === 0 ? 'Pending' : '', `${c.summary} by ${c.by || 'an unknown user'}, ${c.at ? relative(c.at, o.now) : 'at an unknown time'}, recorded on ${c.holder}: ${c.images.join(' ')}`]);
+    header.push([
+      i === 0 ? 'Pending' : '',
+      `${c.summary} by ${c.by || 'an unknown user'}, ${c.at ? relative(c.at, o.now) : 'at an unknown time'}, recorded on ${c.holder}: ${c.images.join(' ')}`,
+    ]);
   if (s.lastChange && !s.lastChange.applied)
-    header.push(['Not applied', p.paint('red', `${s.lastChange.summary} by ${s.lastChange.by || 'an unknown user'} (${relative(s.lastChange.at, o.now)}): ${s.lastChange.reason ?? 'no reason given'}`)]);
+    header.push([
+      'Not applied',
+      p.paint(
+        'red',
+        `${s.lastChange.summary} by ${s.lastChange.by || 'an unknown user'} (${relative(s.lastChange.at, o.now)}): ${s.lastChange.reason ?? 'no reason given'}`,
+      ),
+    ]);
   for (const c of s.checks) header.push([CHECK_TITLE[c.phase], describeCheck(c, o.now, p)]);
   for (const [i, h] of s.hpas.entries()) {
     const scales = h.colour ? `${p.paint(colourStyle(h.colour), h.colour)}${h.follows === 'live' ? ' (live)' : ' (idle)'}` : h.target;
-    const current = h.currentReplicas === null ? '' : `, ${h.currentReplicas} current${h.desiredReplicas !== null && h.desiredReplicas !== h.currentReplicas ? `, ${h.desiredReplicas} desired` : ''}`;
-    header.push([i === 0 ? 'HPA' : '', `${h.name} scales ${h.colour ? `${h.target}, ` : ''}${scales}: ${h.minReplicas}-${h.maxReplicas ?? '?'} replicas${current}`]);
+    const current =
+      h.currentReplicas === null
+        ? ''
+        : `, ${h.currentReplicas} current${h.desiredReplicas !== null && h.desiredReplicas !== h.currentReplicas ? `, ${h.desiredReplicas} desired` : ''}`;
+    header.push([
+      i === 0 ? 'HPA' : '',
+      `${h.name} scales ${h.colour ? `${h.target}, ` : ''}${scales}: ${h.minReplicas}-${h.maxReplicas ?? '?'} replicas${current}`,
+    ]);
   }
   if (s.hpaWarning) header.push([s.hpas.length ? '' : 'HPA', p.paint('red', s.hpaWarning)]);
   if (o.wide) header.push(['Slot label', s.slotLabel]);

@@ -27,7 +27,10 @@ export function describePlan(view: AppView, plan: SwitchPlan, p: Painter, now: D
   if (target?.metadata.name) rows.push([`Deployment/${target.metadata.name}`, `label ${LIVE_LABEL}: ${liveLabelOf(target)} -> true`]);
   rows.push([`Service/${plan.activeService.name}`, `selector ${key}: ${paintColour(p, plan.from)} -> ${paintColour(p, plan.to)}`]);
   const marks = `${plan.record.forced ? ' (forced)' : ''}${plan.record.breakGlass ? ' (break-glass)' : ''}`;
-  rows.push([`Service/${plan.activeService.name}`, `history: + ${plan.record.kind} ${plan.from} -> ${plan.to}${plan.record.by ? ` by ${plan.record.by}` : ''}${marks}`]);
+  rows.push([
+    `Service/${plan.activeService.name}`,
+    `history: + ${plan.record.kind} ${plan.from} -> ${plan.to}${plan.record.by ? ` by ${plan.record.by}` : ''}${marks}`,
+  ]);
   const warm = Date.parse(plan.scaleDownAt) - now.getTime();
   rows.push([`Service/${plan.activeService.name}`, `${SCALE_DOWN_AT_ANNOTATION}: ${plan.scaleDownAt} (${plan.from} stays warm for ${humanDuration(warm)})`]);
   for (const pv of plan.previews) {
@@ -45,8 +48,5 @@ function colourLine(label: string, colour: Colour, d: Deployment | undefined, p:
 }
 
 export function beforeAfter(view: AppView, plan: SwitchPlan, p: Painter): string {
-  return columns([
-    colourLine('before:', plan.from, view.deployments[plan.from], p),
-    colourLine('after:', plan.to, view.deployments[plan.to], p),
-  ]);
+  return columns([colourLine('before:', plan.from, view.deployments[plan.from], p), colourLine('after:', plan.to, view.deployments[plan.to], p)]);
 }

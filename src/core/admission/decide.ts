@@ -78,10 +78,7 @@ export type Decision =
   | { allowed: false; outcome: 'invalid'; message: string };
 
 /** Users whose deletes are part of removing a namespace or an owner: never refused. */
-const CLEANUP_USERS = new Set([
-  'system:serviceaccount:kube-system:namespace-controller',
-  'system:serviceaccount:kube-system:generic-garbage-collector',
-]);
+const CLEANUP_USERS = new Set(['system:serviceaccount:kube-system:namespace-controller', 'system:serviceaccount:kube-system:generic-garbage-collector']);
 
 const allow = (warnings: string[] = []): Decision => ({ allowed: true, outcome: 'allowed', warnings });
 const notEnrolled = (): Decision => ({ allowed: true, outcome: 'not-enrolled', warnings: [] });
@@ -96,15 +93,11 @@ const deny = (message: string, code = 403, reason = 'Forbidden', warnings: strin
 const invalid = (message: string): Decision => ({ allowed: false, outcome: 'invalid', message });
 
 /** What kind of object the request is about, or why it is not one of ours. */
-export function requestTarget(
-  req: AdmissionRequest,
-): { type: 'deployment' | 'scale' | 'service' } | { type: 'invalid'; message: string } {
+export function requestTarget(req: AdmissionRequest): { type: 'deployment' | 'scale' | 'service' } | { type: 'invalid'; message: string } {
   const { kind, resource } = req;
   const sub = req.subResource ?? '';
-  if (resource.group === 'apps' && resource.resource === 'deployments' && sub === '' && kind.kind === 'Deployment')
-    return { type: 'deployment' };
-  if (resource.group === 'apps' && resource.resource === 'deployments' && sub === 'scale' && kind.kind === 'Scale')
-    return { type: 'scale' };
+  if (resource.group === 'apps' && resource.resource === 'deployments' && sub === '' && kind.kind === 'Deployment') return { type: 'deployment' };
+  if (resource.group === 'apps' && resource.resource === 'deployments' && sub === 'scale' && kind.kind === 'Scale') return { type: 'scale' };
   if (resource.group === '' && resource.resource === 'services' && sub === '' && kind.kind === 'Service') return { type: 'service' };
   const what = `${resource.group || 'core'}/${resource.resource}${sub ? `/${sub}` : ''} (${kind.kind})`;
   return { type: 'invalid', message: `this webhook handles deployments, deployments/scale and services, not ${what}` };
@@ -135,7 +128,6 @@ export function decide(endpoint: Endpoint, req: AdmissionRequest, view: AppView 
 }
 
 // ---- Deployments -----------------------------------------------------------
-
 
 /** Changes never allowed on an enrolled Deployment, whatever its colour. */
 function deploymentInvariant(oldD: Deployment, newD: Deployment, view: AppView): string | undefined {
@@ -185,7 +177,8 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   const record = recordChange(req, oldD, newD, ctx);
   if (record === 'planted' && endpoint === 'validate') return deny(plantedMessage(newD), 403, 'Forbidden');
   // On /mutate a planted record is undone (a replace or `rollout undo` carries an old one), or replaced below.
-  const restore = record === 'planted' ? setAnnotationOps(newD.metadata.annotations, PENDING_CHANGE_ANNOTATION, annotationsOf(oldD)[PENDING_CHANGE_ANNOTATION]) : [];
+  const restore =
+    record === 'planted' ? setAnnotationOps(newD.metadata.annotations, PENDING_CHANGE_ANNOTATION, annotationsOf(oldD)[PENDING_CHANGE_ANNOTATION]) : [];
   const restoreWarnings = record === 'planted' ? [plantedWarning(newD)] : [];
   const allowRestored = (extra: string[] = gitWarnings): Decision =>
     restore.length ? { allowed: true, outcome: 'allowed', warnings: [...restoreWarnings, ...extra], patch: restore as JsonPatchOp[] } : allow(extra);
@@ -266,20 +259,20 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
   }
   function sealRecord(): string {
     return ctx.seal.seal({
-    template: newT,
-    hash: newHash,
-    bases,
-    from: view.live!,
-    to: idleColour,
-    minReplicas: replicas,
-    summary,
-    by: req.userInfo.username ?? '',
-    request: req.uid,
-    at: now.toISOString(),
-    deployment: oldD.metadata.uid ?? '',
-    base: oldD.metadata.resourceVersion ?? '',
-    ...(replaces ? { replaces } : {}),
-    ...(replacedMore ? { replacedMore } : {}),
+      template: newT,
+      hash: newHash,
+      bases,
+      from: view.live!,
+      to: idleColour,
+      minReplicas: replicas,
+      summary,
+      by: req.userInfo.username ?? '',
+      request: req.uid,
+      at: now.toISOString(),
+      deployment: oldD.metadata.uid ?? '',
+      base: oldD.metadata.resourceVersion ?? '',
+      ...(replaces ? { replaces } : {}),
+      ...(replacedMore ? { replacedMore } : {}),
     });
   }
   const others = Object.entries(annotationsOf(newD)).reduce((n, [k, v]) => (k === PENDING_CHANGE_ANNOTATION ? n : n + k.length + v.length), 0);
@@ -291,10 +284,9 @@ function decideDeployment(endpoint: Endpoint, req: AdmissionRequest, view: AppVi
       'Invalid',
     );
   const patch = [...revert, ...(setAnnotationOps(newD.metadata.annotations, PENDING_CHANGE_ANNOTATION, value) as JsonPatchOp[])];
-  const warnings = [
-    `${summary} redirected to ${idle.metadata.name} (idle); run 'kubectl bg switch ${view.app}${nsFlag(ns)}' when it is ready`,
-  ];
-  if (pendingBefore) warnings.push(`it replaces the ${pendingBefore.summary} by ${pendingBefore.by || 'an unknown user'} that had not reached ${idle.metadata.name} yet`);
+  const warnings = [`${summary} redirected to ${idle.metadata.name} (idle); run 'kubectl bg switch ${view.app}${nsFlag(ns)}' when it is ready`];
+  if (pendingBefore)
+    warnings.push(`it replaces the ${pendingBefore.summary} by ${pendingBefore.by || 'an unknown user'} that had not reached ${idle.metadata.name} yet`);
   // By fingerprint: the cache keeps the idle colour's template as labels and fingerprint only.
   const idleHash = templateHash(idle.spec?.template, view.slotKey);
   if ((idle.spec?.replicas ?? 0) > 0 && idleHash !== newHash && idleHash !== (bases[view.live!] ?? templateHash(oldT, view.slotKey)))
@@ -450,7 +442,9 @@ function decideService(req: AdmissionRequest, stored: AppView, now: Date, ctx: A
   if (!isActive || before[slotKey] === colour) return allow();
   if (!oldSvc) {
     const ready = readyToServe(target, target.spec?.replicas ?? 1);
-    return allow(ready.ok ? [] : [`Service ${name} is new and sends app ${view.app}'s traffic to ${colour}, which is not fully available yet: ${ready.reason}`]);
+    return allow(
+      ready.ok ? [] : [`Service ${name} is new and sends app ${view.app}'s traffic to ${colour}, which is not fully available yet: ${ready.reason}`],
+    );
   }
 
   // The active Service is about to send traffic to `colour`.
@@ -468,15 +462,15 @@ function decideService(req: AdmissionRequest, stored: AppView, now: Date, ctx: A
   const fromItself = declarer?.tool === 'helm' && fieldManagerOf(req.options) === HELM_FIELD_MANAGER;
   const gitNote =
     declarer && !fromItself
-      ? [`app ${view.app} is ${declaredPhrase(declarer)}: ${nextRound(declarer)} sets Service ${name}'s selector back; switch ${switchWith(declarer, view, colour)} instead`]
+      ? [
+          `app ${view.app} is ${declaredPhrase(declarer)}: ${nextRound(declarer)} sets Service ${name}'s selector back; switch ${switchWith(declarer, view, colour)} instead`,
+        ]
       : [];
   if (!why) return allow(gitNote);
-  if (override)
-    return allow([`switched Service ${name} to ${colour} by explicit override (${FORCE_SWITCH_ANNOTATION}=${colour}) although ${why}`, ...gitNote]);
+  if (override) return allow([`switched Service ${name} to ${colour} by explicit override (${FORCE_SWITCH_ANNOTATION}=${colour}) although ${why}`, ...gitNote]);
   return deny(
     `Service ${name} cannot send app ${view.app}'s traffic to ${colour} yet: ${why}. ` +
       `Wait with 'kubectl bg status ${view.app}${ns} --watch', then 'kubectl bg switch ${view.app}${ns}'; ` +
       `to override, 'kubectl bg switch ${view.app}${ns} --force' (or set annotation ${FORCE_SWITCH_ANNOTATION}=${colour} in the same patch)`,
   );
 }
-

@@ -80,8 +80,7 @@ export function readAdmissionReview(body: unknown): ReadResult {
   const req = body.request;
   const uid = isRecord(req) && typeof req.uid === 'string' && req.uid !== '' ? req.uid : undefined;
   const fail = (message: string): ReadResult => (uid ? { ok: false, uid, message } : { ok: false, message });
-  if (body.apiVersion !== 'admission.k8s.io/v1')
-    return fail(`apiVersion must be admission.k8s.io/v1, got ${JSON.stringify(body.apiVersion ?? null)}`);
+  if (body.apiVersion !== 'admission.k8s.io/v1') return fail(`apiVersion must be admission.k8s.io/v1, got ${JSON.stringify(body.apiVersion ?? null)}`);
   if (body.kind !== 'AdmissionReview') return fail(`kind must be AdmissionReview, got ${JSON.stringify(body.kind ?? null)}`);
   if (!isRecord(req)) return fail('request is missing');
   if (!uid) return fail('request.uid is missing');

@@ -171,12 +171,41 @@ export function argoTrackingId(app: string, o: Manifest, destinationNamespace: s
 
 /** gitops-engine pkg/sync/sync_tasks.go kindOrder (Helm's install order); a kind not listed comes last. */
 export const ARGO_KIND_ORDER: readonly string[] = [
-  'Namespace', 'NetworkPolicy', 'ResourceQuota', 'LimitRange', 'PodSecurityPolicy', 'PodDisruptionBudget',
-  'ServiceAccount', 'Secret', 'SecretList', 'ConfigMap', 'StorageClass', 'PersistentVolume',
-  'PersistentVolumeClaim', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleList', 'ClusterRoleBinding',
-  'ClusterRoleBindingList', 'Role', 'RoleList', 'RoleBinding', 'RoleBindingList', 'Service', 'DaemonSet', 'Pod',
-  'ReplicationController', 'ReplicaSet', 'Deployment', 'HorizontalPodAutoscaler', 'StatefulSet', 'Job', 'CronJob',
-  'IngressClass', 'Ingress', 'APIService',
+  'Namespace',
+  'NetworkPolicy',
+  'ResourceQuota',
+  'LimitRange',
+  'PodSecurityPolicy',
+  'PodDisruptionBudget',
+  'ServiceAccount',
+  'Secret',
+  'SecretList',
+  'ConfigMap',
+  'StorageClass',
+  'PersistentVolume',
+  'PersistentVolumeClaim',
+  'CustomResourceDefinition',
+  'ClusterRole',
+  'ClusterRoleList',
+  'ClusterRoleBinding',
+  'ClusterRoleBindingList',
+  'Role',
+  'RoleList',
+  'RoleBinding',
+  'RoleBindingList',
+  'Service',
+  'DaemonSet',
+  'Pod',
+  'ReplicationController',
+  'ReplicaSet',
+  'Deployment',
+  'HorizontalPodAutoscaler',
+  'StatefulSet',
+  'Job',
+  'CronJob',
+  'IngressClass',
+  'Ingress',
+  'APIService',
 ];
 
 const waveOf = (o: Manifest) => Number.parseInt(o.metadata.annotations?.[ARGO_SYNC_WAVE_ANNOTATION] ?? '0', 10) || 0;
@@ -292,10 +321,9 @@ const diffResult = (r: RunResult): DiffResult => ({ ...r, drift: r.code === 1 })
 export async function argoDiffServerSide(opts: ArgoOptions): Promise<DiffResult> {
   const objs = await argoDesired(opts);
   return diffResult(
-    await kubectl(
-      ['diff', '--server-side', '--force-conflicts', `--field-manager=${opts.fieldManager ?? ARGO_FIELD_MANAGER}`, ...argoArgs(opts), '-f', '-'],
-      { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs }) },
-    ),
+    await kubectl(['diff', '--server-side', '--force-conflicts', `--field-manager=${opts.fieldManager ?? ARGO_FIELD_MANAGER}`, ...argoArgs(opts), '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs }),
+    }),
   );
 }
 
@@ -373,8 +401,7 @@ export async function fluxApply(opts: FluxOptions): Promise<FluxApplyResult> {
 /** `flux diff kustomization`: ssa Diff per object. Exit 0 clean, 1 drift or to be created, 2 an error (e.g. a dry run refused). */
 export async function fluxDiff(opts: FluxOptions): Promise<FluxDiffResult> {
   const r = await runFlux('diff', opts);
-  const pick = (what: string) =>
-    [...r.stdout.matchAll(new RegExp(`^► (\\S+) ${what}$`, 'gm'))].map((m) => m[1]!);
+  const pick = (what: string) => [...r.stdout.matchAll(new RegExp(`^► (\\S+) ${what}$`, 'gm'))].map((m) => m[1]!);
   return { ...diffResult(r), drifted: pick('drifted'), created: pick('created'), skipped: pick('skipped') };
 }
 
@@ -407,13 +434,14 @@ export async function kubectlDiffServerSide(opts: KubectlDiffOptions): Promise<D
 // ---------------------------------------------------------------------------
 
 /** Writes manifests (text, or objects as YAML documents) into a new temporary folder, one file per entry. */
-export function manifestDir(files: Record<string, string | object | readonly object[]>): { dir: string; write: (name: string, content: string | object | readonly object[]) => void; remove: () => void } {
+export function manifestDir(files: Record<string, string | object | readonly object[]>): {
+  dir: string;
+  write: (name: string, content: string | object | readonly object[]) => void;
+  remove: () => void;
+} {
   const dir = mkdtempSync(join(tmpdir(), 'kbg-gitops-'));
   const write = (name: string, content: string | object | readonly object[]) => {
-    const text =
-      typeof content === 'string'
-        ? content
-        : (Array.isArray(content) ? content : [content]).map((o) => stringify(o)).join('---\n');
+    const text = typeof content === 'string' ? content : (Array.isArray(content) ? content : [content]).map((o) => stringify(o)).join('---\n');
     writeFileSync(join(dir, name), text);
   };
   for (const [name, content] of Object.entries(files)) write(name, content);

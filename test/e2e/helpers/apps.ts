@@ -13,6 +13,9 @@ export async function rolledOut(ns: string, names: readonly string[]): Promise<v
 export async function applyApps(ns: string, objs: readonly object[]): Promise<void> {
   const deployments = objs.filter((o) => (o as { kind: string }).kind === 'Deployment') as { metadata: { name: string } }[];
   await apply(deployments);
-  await rolledOut(ns, deployments.map((d) => d.metadata.name));
+  await rolledOut(
+    ns,
+    deployments.map((d) => d.metadata.name),
+  );
   await apply(objs.filter((o) => (o as { kind: string }).kind !== 'Deployment'));
 }

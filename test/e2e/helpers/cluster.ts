@@ -4,14 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  helm,
-  kubectl,
-  readClusterEnv,
-  type ClusterEnv,
-  type RunOptions,
-  type RunResult,
-} from '../../../local-cluster/control-plane.ts';
+import { helm, kubectl, readClusterEnv, type ClusterEnv, type RunOptions, type RunResult } from '../../../local-cluster/control-plane.ts';
 import { generateCA, issueCert, type CertRequest, type KeyPair } from '../../../local-cluster/pki.ts';
 
 export { generateCA, helm, issueCert, kubectl };
@@ -53,9 +46,7 @@ export async function kubectlJson<T = any>(args: readonly string[], opts: RunOpt
 /** `kubectl apply -f -` of YAML/JSON text or of objects (a list is sent as a v1 List). Returns stdout. */
 export async function apply(manifest: string | object | readonly object[], opts: { namespace?: string } = {}): Promise<string> {
   const input =
-    typeof manifest === 'string'
-      ? manifest
-      : JSON.stringify(Array.isArray(manifest) ? { apiVersion: 'v1', kind: 'List', items: manifest } : manifest);
+    typeof manifest === 'string' ? manifest : JSON.stringify(Array.isArray(manifest) ? { apiVersion: 'v1', kind: 'List', items: manifest } : manifest);
   return kubectlOk([...(opts.namespace ? ['-n', opts.namespace] : []), 'apply', '-f', '-'], { input });
 }
 
@@ -103,7 +94,12 @@ export interface TestNamespace {
  * plus `labels`, and waits for its default ServiceAccount (pods are rejected before it exists).
  */
 export async function createNamespace(prefix: string, opts: { labels?: Record<string, string> } = {}): Promise<TestNamespace> {
-  const base = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'test';
+  const base =
+    prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 50) || 'test';
   const name = `${base}-${randomBytes(4).toString('hex')}`;
   await apply({
     apiVersion: 'v1',

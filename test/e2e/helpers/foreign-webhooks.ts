@@ -31,7 +31,8 @@ export async function foreignWebhooks(namespace: string, own: readonly string[])
   for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
     const list = await kubectlJson<{ items: { metadata: { name: string }; webhooks?: { name: string; namespaceSelector?: Selector }[] }[] }>(['get', kind]);
     for (const c of list.items)
-      if (!own.includes(c.metadata.name)) for (const w of c.webhooks ?? []) if (matches(w.namespaceSelector, labels)) out.push(`${kind}/${c.metadata.name}: ${w.name}`);
+      if (!own.includes(c.metadata.name))
+        for (const w of c.webhooks ?? []) if (matches(w.namespaceSelector, labels)) out.push(`${kind}/${c.metadata.name}: ${w.name}`);
   }
   return out;
 }

@@ -2,12 +2,7 @@
 // "Running and Ready": Job pods that succeed or fail (local-cluster/kwok/pod-stages.yaml),
 // and emulated CPU/memory usage that metrics-server scrapes and the HPA controller reads
 // (local-cluster/kwok/metrics.yaml).
-import {
-  KWOK_DURATION_ANNOTATION,
-  KWOK_RESULT_LABEL,
-  KWOK_USAGE_CPU_ANNOTATION,
-  KWOK_USAGE_MEMORY_ANNOTATION,
-} from '../../../local-cluster/control-plane.ts';
+import { KWOK_DURATION_ANNOTATION, KWOK_RESULT_LABEL, KWOK_USAGE_CPU_ANNOTATION, KWOK_USAGE_MEMORY_ANNOTATION } from '../../../local-cluster/control-plane.ts';
 import { kubectl, kubectlJson, kubectlOk, waitFor } from './cluster.ts';
 
 export { KWOK_DURATION_ANNOTATION, KWOK_RESULT_LABEL, KWOK_USAGE_CPU_ANNOTATION, KWOK_USAGE_MEMORY_ANNOTATION };

@@ -179,7 +179,8 @@ export function replay(events: readonly TimelineEvent[], slotKey = 'slot'): Repl
         try {
           const oc = JSON.parse(lastChange) as { request: string; applied: boolean; reason?: string; replaced?: string[] };
           for (const r of oc.replaced ?? []) replaced.add(r);
-          if (!outcomes.has(oc.request)) outcomes.set(oc.request, { applied: oc.applied, ...(oc.reason ? { reason: oc.reason } : {}), deployment: name, rv: ev.rv });
+          if (!outcomes.has(oc.request))
+            outcomes.set(oc.request, { applied: oc.applied, ...(oc.reason ? { reason: oc.reason } : {}), deployment: name, rv: ev.rv });
         } catch {
           /* not ours to judge */
         }

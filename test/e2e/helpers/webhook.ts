@@ -94,7 +94,15 @@ export function httpsRequest(
 ) {
   return new Promise<{ status: number; body: string }>((res, rej) => {
     const req = https.request(
-      { host: '127.0.0.1', port, method, path, ca, ...(client ?? {}), headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers },
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        ca,
+        ...(client ?? {}),
+        headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers,
+      },
       (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (c: Buffer) => chunks.push(c));
@@ -118,20 +126,32 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
   const configName = `kbg-e2e-${opts.configName ? `${opts.configName}-` : ''}${process.pid}-${port}`;
   const args = [
     join(REPO, 'src/webhook/main.ts'),
-    '--kubeconfig', env.kubeconfig,
-    '--listen', `127.0.0.1:${port}`,
-    '--cert-dir', certDir,
-    '--register-url', `https://127.0.0.1:${port}`,
+    '--kubeconfig',
+    env.kubeconfig,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--cert-dir',
+    certDir,
+    '--register-url',
+    `https://127.0.0.1:${port}`,
     '--unregister-on-exit',
-    '--webhook-config-name', configName,
-    '--exclude-namespaces', ['kube-system', ...(opts.excludeNamespaces ?? [])].join(','),
-    '--namespace', 'default',
-    '--leader-election-id', configName,
-    '--shutdown-delay', '0',
-    '--resync-interval', '2',
-    '--probe-listen', `127.0.0.1:${probePort}`,
+    '--webhook-config-name',
+    configName,
+    '--exclude-namespaces',
+    ['kube-system', ...(opts.excludeNamespaces ?? [])].join(','),
+    '--namespace',
+    'default',
+    '--leader-election-id',
+    configName,
+    '--shutdown-delay',
+    '0',
+    '--resync-interval',
+    '2',
+    '--probe-listen',
+    `127.0.0.1:${probePort}`,
     ...(clientAuth ? ['--client-ca-file', env.caCert, '--client-names', WEBHOOK_CLIENT_NAME] : []),
-    '--log-level', opts.logLevel ?? 'debug',
+    '--log-level',
+    opts.logLevel ?? 'debug',
     ...(opts.namespace ? ['--namespace-match-labels', `kubernetes.io/metadata.name=${opts.namespace}`] : []),
     ...(opts.extraArgs ?? []),
   ];
@@ -195,7 +215,15 @@ export async function startWebhook(opts: StartOptions = {}): Promise<RunningWebh
     probePort,
     get: (path) => httpsRequest(port, ca, 'GET', path, undefined, {}, clientAuth ? apiserverClientCert() : undefined),
     post: (path, body, headers) =>
-      httpsRequest(port, ca, 'POST', path, typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body), headers, clientAuth ? apiserverClientCert() : undefined),
+      httpsRequest(
+        port,
+        ca,
+        'POST',
+        path,
+        typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+        headers,
+        clientAuth ? apiserverClientCert() : undefined,
+      ),
     postAs: (client, path, body) => httpsRequest(port, ca, 'POST', path, typeof body === 'string' ? body : JSON.stringify(body), {}, client),
   };
 }

@@ -63,9 +63,7 @@ describe('resolveApp: the active and preview Services', () => {
       active: undefined,
       previews: [],
       live: undefined,
-      problems: [
-        "app shop has 2 Services (a, b) and none is annotated bluegreen.io/role=active; run 'kubectl annotate service a bluegreen.io/role=active'",
-      ],
+      problems: ["app shop has 2 Services (a, b) and none is annotated bluegreen.io/role=active; run 'kubectl annotate service a bluegreen.io/role=active'"],
     },
     {
       name: 'only a preview Service',

@@ -166,7 +166,11 @@ export function service(o: ServiceOptions = {}): Service {
   };
 }
 
-export function viewOf(deployments: Deployment[], services: Service[], o: { app?: string; namespace?: string; hpas?: HorizontalPodAutoscaler[] } = {}): AppView {
+export function viewOf(
+  deployments: Deployment[],
+  services: Service[],
+  o: { app?: string; namespace?: string; hpas?: HorizontalPodAutoscaler[] } = {},
+): AppView {
   return resolveApp({ namespace: o.namespace ?? NS, app: o.app ?? APP, deployments, services, ...(o.hpas ? { hpas: o.hpas } : {}) });
 }
 
@@ -287,7 +291,8 @@ function base(
     dryRun: o.dryRun ?? false,
   };
   if (name !== undefined) r.name = name;
-  if (o.fieldManager !== undefined) r.options = { kind: op === 'CREATE' ? 'CreateOptions' : 'PatchOptions', apiVersion: 'meta.k8s.io/v1', fieldManager: o.fieldManager };
+  if (o.fieldManager !== undefined)
+    r.options = { kind: op === 'CREATE' ? 'CreateOptions' : 'PatchOptions', apiVersion: 'meta.k8s.io/v1', fieldManager: o.fieldManager };
   return r;
 }
 

@@ -73,8 +73,14 @@ describe('the pre-switch gate', () => {
   });
 
   it('kubectl bg switch: checking (waitable) vs check-failed (not)', () => {
-    expect(planSwitch(viewOf([blue, withCheck(green, { state: 'running' })], [svc]), { kind: 'switch', now: NOW })).toMatchObject({ ok: false, code: 'checking' });
-    expect(planSwitch(viewOf([blue, withCheck(green, { state: 'failed' })], [svc]), { kind: 'switch', now: NOW })).toMatchObject({ ok: false, code: 'check-failed' });
+    expect(planSwitch(viewOf([blue, withCheck(green, { state: 'running' })], [svc]), { kind: 'switch', now: NOW })).toMatchObject({
+      ok: false,
+      code: 'checking',
+    });
+    expect(planSwitch(viewOf([blue, withCheck(green, { state: 'failed' })], [svc]), { kind: 'switch', now: NOW })).toMatchObject({
+      ok: false,
+      code: 'check-failed',
+    });
     expect(planSwitch(viewOf([blue, withCheck(green, {})], [svc]), { kind: 'switch', now: NOW })).toMatchObject({ ok: true });
   });
 
@@ -90,11 +96,15 @@ describe('the pre-switch gate', () => {
     expect(decide('validate', serviceUpdate(stored, next), view, NOW, CTX)).toEqual({ allowed: true, outcome: 'allowed', warnings: [] });
     // A record planted in the same patch does not make a failed version a rollback target.
     const planted = annotated(selecting(svc, 'green'), { [HISTORY_ANNOTATION]: JSON.stringify([switched]) });
-    expect(decide('validate', serviceUpdate(svc, planted), viewOf([blue, withCheck(green, { state: 'failed' })], [svc]), NOW, CTX)).toMatchObject({ allowed: false });
+    expect(decide('validate', serviceUpdate(svc, planted), viewOf([blue, withCheck(green, { state: 'failed' })], [svc]), NOW, CTX)).toMatchObject({
+      allowed: false,
+    });
   });
 
   it('a rollback to the version live before the last switch needs no check', () => {
-    const h = JSON.stringify([{ kind: 'switch', from: 'green', to: 'blue', at: '2030-01-01T00:00:00Z', fromTemplate: templateHash(green.spec!.template, 'slot') }]);
+    const h = JSON.stringify([
+      { kind: 'switch', from: 'green', to: 'blue', at: '2030-01-01T00:00:00Z', fromTemplate: templateHash(green.spec!.template, 'slot') },
+    ]);
     const view = viewOf([blue, green], [annotated(svc, { [HISTORY_ANNOTATION]: h })]);
     expect(preSwitchCheckGate(view, 'green', (d, p) => readCheck(d, p, SEAL))).toBeUndefined();
   });
@@ -128,26 +138,57 @@ describe('planChecks', () => {
     const ok = planChecks({ view, seal: SEAL, now: NOW, jobs: jobs({ j1: { state: 'succeeded' } }), suffix: 'x' });
     expect(ok.action).toMatchObject({ kind: 'finish-check', record: { state: 'passed' } });
     const gone = planChecks({ view, seal: SEAL, now: NOW, jobs: jobs({ j1: null }), suffix: 'x' });
-    expect(gone.action).toMatchObject({ kind: 'finish-check', record: { state: 'failed', reason: 'Job j1 does not exist (deleted, or it could not be created)' } });
+    expect(gone.action).toMatchObject({
+      kind: 'finish-check',
+      record: { state: 'failed', reason: 'Job j1 does not exist (deleted, or it could not be created)' },
+    });
   });
 
   it('a failed post-switch check with the old colour warm: rolls back, the reason in the history', () => {
-    const h = JSON.stringify([{ kind: 'switch', from: 'blue', to: 'green', at: '2030-01-02T03:00:00Z', fromTemplate: templateHash(blue.spec!.template, 'slot'), toTemplate: templateHash(green.spec!.template, 'slot') }]);
+    const h = JSON.stringify([
+      {
+        kind: 'switch',
+        from: 'blue',
+        to: 'green',
+        at: '2030-01-02T03:00:00Z',
+        fromTemplate: templateHash(blue.spec!.template, 'slot'),
+        toTemplate: templateHash(green.spec!.template, 'slot'),
+      },
+    ]);
     const active = annotated(selecting(svc, 'green'), { [CHECK_TEMPLATE_ANNOTATION.post]: 'shop-verify', [HISTORY_ANNOTATION]: h });
     const post = withCheck(green, { phase: 'post', state: 'running', job: 'v1', startedAt: NOW.toISOString(), template: 'shop-verify' });
-    const p = planChecks({ view: viewOf([blue, post], [active]), seal: SEAL, now: NOW, jobs: jobs({ v1: { state: 'failed', reason: 'error rate 12%' } }), suffix: 'x' });
+    const p = planChecks({
+      view: viewOf([blue, post], [active]),
+      seal: SEAL,
+      now: NOW,
+      jobs: jobs({ v1: { state: 'failed', reason: 'error rate 12%' } }),
+      suffix: 'x',
+    });
     expect(p.action).toMatchObject({ kind: 'check-rollback', from: 'green', to: 'blue', reason: 'post-switch check failed: error rate 12%' });
     const patch = (p.action as unknown as { servicePatch: { spec: unknown; metadata: { annotations: Record<string, string> } } }).servicePatch;
     expect(patch.spec).toEqual({ selector: { slot: 'blue' } });
-    expect(JSON.parse(patch.metadata.annotations[HISTORY_ANNOTATION]!).at(-1)).toMatchObject({ kind: 'rollback', by: 'kube-bluegreen', reason: 'post-switch check failed: error rate 12%' });
+    expect(JSON.parse(patch.metadata.annotations[HISTORY_ANNOTATION]!).at(-1)).toMatchObject({
+      kind: 'rollback',
+      by: 'kube-bluegreen',
+      reason: 'post-switch check failed: error rate 12%',
+    });
   });
 
   it('the Job: the template labelled for the app, with the colour, version and preview URL to test', () => {
-    const view = viewOf([blue, green], [svc, annotated(selecting({ ...svc, metadata: { ...svc.metadata, name: 'shop-preview' } }, 'green'), { 'bluegreen.io/role': 'preview' })]);
+    const view = viewOf(
+      [blue, green],
+      [svc, annotated(selecting({ ...svc, metadata: { ...svc.metadata, name: 'shop-preview' } }, 'green'), { 'bluegreen.io/role': 'preview' })],
+    );
     const p = planChecks({ view, seal: SEAL, now: NOW, jobs: jobs(), suffix: 'x' });
     const a = p.action as Extract<typeof p.action, { kind: 'start-check' }>;
-    const cron = { metadata: { name: 'shop-smoke' }, spec: { jobTemplate: { spec: { backoffLimit: 0, template: { spec: { restartPolicy: 'Never', containers: [{ name: 't', image: 'curl' }] } } } } } };
-    const job = checkJob(cron, view, a, green) as { metadata: { labels: Record<string, string> }; spec: { backoffLimit: number; template: { spec: { containers: { env: { name: string; value: string }[] }[] } } } };
+    const cron = {
+      metadata: { name: 'shop-smoke' },
+      spec: { jobTemplate: { spec: { backoffLimit: 0, template: { spec: { restartPolicy: 'Never', containers: [{ name: 't', image: 'curl' }] } } } } },
+    };
+    const job = checkJob(cron, view, a, green) as {
+      metadata: { labels: Record<string, string> };
+      spec: { backoffLimit: number; template: { spec: { containers: { env: { name: string; value: string }[] }[] } } };
+    };
     expect(job.metadata.labels).toMatchObject({ 'bluegreen.io/app': 'shop', 'bluegreen.io/check': 'pre', 'bluegreen.io/check-colour': 'green' });
     expect(job.spec.backoffLimit).toBe(0);
     expect(job.spec.template.spec.containers[0]!.env).toContainEqual({ name: 'BLUEGREEN_URL', value: `http://shop-preview.${view.namespace}.svc` });
@@ -164,12 +205,34 @@ describe('rollback after a failed post-switch check: never back and forth', () =
     { kind: 'rollback', from: 'green', to: 'blue', at: '2030-01-02T03:01:00Z', by: 'kube-bluegreen', fromTemplate: vGreen, toTemplate: vBlue },
   ]);
   const active = annotated(svc, { [CHECK_TEMPLATE_ANNOTATION.post]: 'shop-verify', [HISTORY_ANNOTATION]: h });
-  const blueRunning = withCheck(blue, { phase: 'post', colour: 'blue', version: vBlue, state: 'running', job: 'v2', startedAt: NOW.toISOString(), template: 'shop-verify' });
-  const input = (g: Deployment) => ({ view: viewOf([blueRunning, g], [active]), seal: SEAL, now: NOW, jobs: jobs({ v2: { state: 'failed' as const, reason: 'check broken' } }), suffix: 'x' });
+  const blueRunning = withCheck(blue, {
+    phase: 'post',
+    colour: 'blue',
+    version: vBlue,
+    state: 'running',
+    job: 'v2',
+    startedAt: NOW.toISOString(),
+    template: 'shop-verify',
+  });
+  const input = (g: Deployment) => ({
+    view: viewOf([blueRunning, g], [active]),
+    seal: SEAL,
+    now: NOW,
+    jobs: jobs({ v2: { state: 'failed' as const, reason: 'check broken' } }),
+    suffix: 'x',
+  });
 
   it.each<[string, Deployment, string]>([
-    ['green failed its own post-switch check: the failure is recorded, no switch', withCheck(green, { phase: 'post', version: vGreen, state: 'failed', template: 'shop-verify' }), 'finish-check'],
-    ['green never failed one (its check passed): back to green', withCheck(green, { phase: 'post', version: vGreen, state: 'passed', template: 'shop-verify' }), 'check-rollback'],
+    [
+      'green failed its own post-switch check: the failure is recorded, no switch',
+      withCheck(green, { phase: 'post', version: vGreen, state: 'failed', template: 'shop-verify' }),
+      'finish-check',
+    ],
+    [
+      'green never failed one (its check passed): back to green',
+      withCheck(green, { phase: 'post', version: vGreen, state: 'passed', template: 'shop-verify' }),
+      'check-rollback',
+    ],
   ])('%s', (_name, g, kind) => {
     expect(planChecks(input(g)).action?.kind).toBe(kind);
   });
@@ -181,9 +244,21 @@ describe('checkViews: the checks that matter now (kubectl bg check, status)', ()
   const views = (ds: Deployment[], s = svc) => checkViews(viewOf(ds, [s]), readCheckUnverified);
 
   it.each<[string, Deployment[], unknown[]]>([
-    ['no result yet: waiting', [blue, green], [{ phase: 'pre', colour: 'green', deployment: 'shop-green', version: vGreen, state: 'waiting', job: null, previous: null }]],
-    ['running', [blue, withCheck(green, { state: 'running', job: 'j1' })], [{ phase: 'pre', state: 'running', job: 'j1', startedAt: '2030-01-02T03:00:00.000Z' }]],
-    ['failed, with the reason', [blue, withCheck(green, { state: 'failed', job: 'j1', reason: 'BackoffLimitExceeded' })], [{ state: 'failed', reason: 'BackoffLimitExceeded' }]],
+    [
+      'no result yet: waiting',
+      [blue, green],
+      [{ phase: 'pre', colour: 'green', deployment: 'shop-green', version: vGreen, state: 'waiting', job: null, previous: null }],
+    ],
+    [
+      'running',
+      [blue, withCheck(green, { state: 'running', job: 'j1' })],
+      [{ phase: 'pre', state: 'running', job: 'j1', startedAt: '2030-01-02T03:00:00.000Z' }],
+    ],
+    [
+      'failed, with the reason',
+      [blue, withCheck(green, { state: 'failed', job: 'j1', reason: 'BackoffLimitExceeded' })],
+      [{ state: 'failed', reason: 'BackoffLimitExceeded' }],
+    ],
     [
       'a result for an older version: waiting, the old one shown',
       [blue, withCheck(green, { state: 'passed', version: 'aaaaaaaaaaaa', job: 'old' })],

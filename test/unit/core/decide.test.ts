@@ -124,7 +124,9 @@ describe('UPDATE of the live colour that changes its pod template: redirected to
     const big = edit(withImage(blue, IMAGE_V2), (c) => (c.spec!.template!.spec!.containers![0]!.env = [{ name: 'BIG', value: 'x'.repeat(270_000) }]));
     const d = denied(decide('mutate', deploymentUpdate(blue, big), view, NOW, CTX));
     expect(d.code).toBe(422);
-    expect(d.message).toMatch(/^this pod template change to shop-blue \(live\) is too large to record for shop-green \(idle\).*Apply it to shop-green directly/);
+    expect(d.message).toMatch(
+      /^this pod template change to shop-blue \(live\) is too large to record for shop-green \(idle\).*Apply it to shop-green directly/,
+    );
   });
 
   it('the input objects are not modified', () => {
@@ -196,7 +198,10 @@ describe('UPDATE of the live colour that changes its pod template: redirected to
 
   it('an init container image alone is an "image change"', () => {
     const withInit = (image: string) => edit(blue, (c) => (c.spec!.template!.spec!.initContainers = [{ name: 'init', image }]));
-    const v = viewOf([withInit('busybox:1'), edit(green, (c) => (c.spec!.template!.spec!.initContainers = [{ name: 'init', image: 'busybox:1' }]))], [shop().svc]);
+    const v = viewOf(
+      [withInit('busybox:1'), edit(green, (c) => (c.spec!.template!.spec!.initContainers = [{ name: 'init', image: 'busybox:1' }]))],
+      [shop().svc],
+    );
     const d = redirected(decide('mutate', deploymentUpdate(withInit('busybox:1'), withInit('busybox:2')), v, NOW, CTX));
     expect(recordOf(d).summary).toBe('image change');
     expect(revertOps(d)).toEqual([{ op: 'replace', path: '/spec/template/spec/initContainers/0/image', value: 'busybox:1' }]);
@@ -248,7 +253,11 @@ describe('UPDATE of the live colour that changes its pod template: redirected to
     expect(s.view.slotKey).toBe('environment');
     const d = redirected(decide('mutate', deploymentUpdate(s.blue, withImage(s.blue, IMAGE_V2)), s.view, NOW, CTX));
     expect(d.check!.idleOps[0]).toEqual({ op: 'test', path: '/spec/template/metadata/labels/environment', value: 'green' });
-    expect(((d.check!.idleOps[1] as { value: unknown }).value as { metadata: { labels: Record<string, string> } }).metadata.labels).toEqual({ app: 'shop', tier: 'frontend', environment: 'green' });
+    expect(((d.check!.idleOps[1] as { value: unknown }).value as { metadata: { labels: Record<string, string> } }).metadata.labels).toEqual({
+      app: 'shop',
+      tier: 'frontend',
+      environment: 'green',
+    });
     expect(d.check!.idle.name).toBe('shop-green');
   });
 });
@@ -293,10 +302,21 @@ describe('scaling the live colour to 0, or DELETE of the live Deployment: refuse
       endpoint: 'mutate' as Endpoint,
       req: deploymentUpdate(blue, withReplicas(withImage(blue, IMAGE_V2), 0)),
     },
-    { name: 'scale subresource 2 -> 0 (replicas omitted, as the API server sends 0)', endpoint: 'validate' as Endpoint, req: scaleUpdate('shop-blue', 2, undefined) },
+    {
+      name: 'scale subresource 2 -> 0 (replicas omitted, as the API server sends 0)',
+      endpoint: 'validate' as Endpoint,
+      req: scaleUpdate('shop-blue', 2, undefined),
+    },
     { name: 'scale subresource 2 -> explicit 0', endpoint: 'validate' as Endpoint, req: scaleUpdate('shop-blue', 2, 0) },
   ])('$name', ({ endpoint, req }) => {
-    expect(decide(endpoint, req, view, NOW, CTX)).toEqual({ allowed: false, outcome: 'denied', code: 403, reason: 'Forbidden', message: scaleToZero, warnings: [] });
+    expect(decide(endpoint, req, view, NOW, CTX)).toEqual({
+      allowed: false,
+      outcome: 'denied',
+      code: 403,
+      reason: 'Forbidden',
+      message: scaleToZero,
+      warnings: [],
+    });
   });
 
   it.each([
@@ -304,7 +324,13 @@ describe('scaling the live colour to 0, or DELETE of the live Deployment: refuse
     { name: 'scale subresource of the idle colour to 0', req: scaleUpdate('shop-green', 2, undefined) },
     { name: 'scale subresource 0 -> 0 (already down)', req: scaleUpdate('shop-blue', undefined, undefined) },
     { name: 'scale subresource of a Deployment not in the app', req: scaleUpdate('other', 2, undefined) },
-    { name: 'Deployment already at 0 stays at 0', req: deploymentUpdate(withReplicas(blue, 0), edit(withReplicas(blue, 0), (c) => (c.metadata.labels!.x = 'y'))) },
+    {
+      name: 'Deployment already at 0 stays at 0',
+      req: deploymentUpdate(
+        withReplicas(blue, 0),
+        edit(withReplicas(blue, 0), (c) => (c.metadata.labels!.x = 'y')),
+      ),
+    },
     { name: 'idle Deployment replicas 2 -> 0', req: deploymentUpdate(green, withReplicas(green, 0)) },
   ])('allowed: $name', ({ req }) => {
     expect(decide('validate', req, view, NOW, CTX)).toEqual(ALLOWED);
@@ -362,10 +388,13 @@ describe('UPDATE of the idle colour: allowed as is', () => {
     { name: 'set image', change: (c: Deployment) => (c.spec!.template!.spec!.containers![0]!.image = IMAGE_V2) },
     { name: 'set env', change: (c: Deployment) => (c.spec!.template!.spec!.containers![0]!.env = []) },
     { name: 'scale to 0', change: (c: Deployment) => (c.spec!.replicas = 0) },
-    { name: 'the reconciler writing the change and its last-change note', change: (c: Deployment) => {
+    {
+      name: 'the reconciler writing the change and its last-change note',
+      change: (c: Deployment) => {
         c.metadata.annotations = { [LAST_CHANGE_ANNOTATION]: '{"from":"shop-blue"}' };
         c.spec!.template!.spec!.containers![0]!.image = IMAGE_V2;
-      } },
+      },
+    },
   ])('$name', ({ change }) => {
     for (const endpoint of ['mutate', 'validate'] as const)
       expect(decide(endpoint, deploymentUpdate(green, edit(green, change)), view, NOW, CTX)).toEqual(ALLOWED);
@@ -459,7 +488,12 @@ describe('a Service selector patch on an enrolled Service', () => {
         "Service shop must keep slot in its selector: without it the Service sends traffic to both colours of app shop. Use 'kubectl bg switch shop -n prod' to change colours",
     },
     { name: 'names purple', to: 'purple', code: 422, message: 'Service shop selects slot=purple, a colour that does not exist; app shop has blue and green' },
-    { name: 'names Blue (case matters)', to: 'Blue', code: 422, message: 'Service shop selects slot=Blue, a colour that does not exist; app shop has blue and green' },
+    {
+      name: 'names Blue (case matters)',
+      to: 'Blue',
+      code: 422,
+      message: 'Service shop selects slot=Blue, a colour that does not exist; app shop has blue and green',
+    },
     { name: 'names an empty colour', to: '', code: 422, message: 'Service shop selects slot=, a colour that does not exist; app shop has blue and green' },
   ])('$name: refused', ({ to, code, message }) => {
     const d = denied(validate(serviceUpdate(svc, selecting(svc, to))));
@@ -538,7 +572,7 @@ describe('a Service selector patch on an enrolled Service', () => {
     expect(denied(validate(serviceUpdate(svc, newSvc))).code).toBe(422);
   });
 
-  it('the readiness bar is the live colour\'s replica count, not the target\'s', () => {
+  it("the readiness bar is the live colour's replica count, not the target's", () => {
     // green runs 3 of 3 but blue runs 5: not enough.
     const b = deployment({ colour: 'blue', replicas: 5 });
     const g = deployment({ colour: 'green', replicas: 3 });
@@ -598,7 +632,15 @@ describe('a Service selector patch on an enrolled Service', () => {
   it('another selector key changes while the live colour itself is not ready: allowed (no switch happens)', () => {
     const sickBlue = deployment({ colour: 'blue', paused: true });
     const v = viewOf([sickBlue, green], [svc]);
-    expect(validate(serviceUpdate(svc, edit(svc, (c) => (c.spec!.selector!.tier = 'web'))), v)).toEqual(ALLOWED);
+    expect(
+      validate(
+        serviceUpdate(
+          svc,
+          edit(svc, (c) => (c.spec!.selector!.tier = 'web')),
+        ),
+        v,
+      ),
+    ).toEqual(ALLOWED);
     // ...while a switch to that colour would be refused.
     const onGreen = selecting(svc, 'green');
     expect(denied(validate(serviceUpdate(onGreen, svc), v)).message).toMatch(/^Service shop cannot send app shop's traffic to blue yet: shop-blue is paused\./);
@@ -613,7 +655,14 @@ describe('a Service selector patch on an enrolled Service', () => {
     const bare = edit(selecting(svc, null), (c) => delete c.metadata.labels);
     const d = denied(validate(serviceUpdate(bare, selecting(svc, null))));
     expect(d.message).toMatch(/^Service shop must keep slot in its selector/);
-    expect(validate(serviceUpdate(edit(svc, (c) => delete c.metadata.labels), svc))).toEqual(ALLOWED);
+    expect(
+      validate(
+        serviceUpdate(
+          edit(svc, (c) => delete c.metadata.labels),
+          svc,
+        ),
+      ),
+    ).toEqual(ALLOWED);
   });
 
   it('the slot key named by the Service itself', () => {
@@ -695,7 +744,16 @@ describe('apps whose state is ambiguous', () => {
 
   it('the active Service selects no colour: a replicas-only change is still allowed, with the problem as a warning', () => {
     const v = viewOf([blue, green], [selecting(svc, null)]);
-    const d = decide('mutate', deploymentUpdate(green, edit(green, (c) => (c.spec!.replicas = 4))), v, NOW, CTX);
+    const d = decide(
+      'mutate',
+      deploymentUpdate(
+        green,
+        edit(green, (c) => (c.spec!.replicas = 4)),
+      ),
+      v,
+      NOW,
+      CTX,
+    );
     expect(d).toEqual({ allowed: true, outcome: 'allowed', warnings: ['Service shop selects no slot label; it should select slot=blue or slot=green'] });
   });
 
@@ -737,14 +795,22 @@ describe("an app's objects in any order (seed 003: the Deployments first, then t
     expect(a.outcome).toBe('allowed');
     expect(a).toHaveProperty('warnings', ['Service shop selects version=blue, and app shop has no blue Deployment yet; it gets endpoints once that exists']);
     const p = validate(serviceCreate(preview), viewOf([blue], [active]));
-    expect(p).toHaveProperty('warnings', ['Service shop-preview selects version=green, and app shop has no green Deployment yet; it gets endpoints once that exists']);
+    expect(p).toHaveProperty('warnings', [
+      'Service shop-preview selects version=green, and app shop has no green Deployment yet; it gets endpoints once that exists',
+    ]);
   });
 
   it('a new active Service on a colour still rolling out: admitted with a warning (it moves no traffic away from anything)', () => {
-    const rolling = deployment({ colour: 'blue', slotKey: 'version', status: { observedGeneration: 1, replicas: 2, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 } });
+    const rolling = deployment({
+      colour: 'blue',
+      slotKey: 'version',
+      status: { observedGeneration: 1, replicas: 2, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 },
+    });
     const d = validate(serviceCreate(active), viewOf([rolling, green], []));
     expect(d.outcome).toBe('allowed');
-    expect((d as { warnings: string[] }).warnings[0]).toMatch(/^Service shop is new and sends app shop's traffic to blue, which is not fully available yet: shop-blue/);
+    expect((d as { warnings: string[] }).warnings[0]).toMatch(
+      /^Service shop is new and sends app shop's traffic to blue, which is not fully available yet: shop-blue/,
+    );
   });
 
   it('once the whole app exists the checks hold: a switch of the active Service to a colour that is missing is refused', () => {
@@ -818,7 +884,9 @@ describe('the pending-change record: written only by kube-bluegreen', () => {
   it('the same user is not the webhook: removing it as anyone else is refused at validate', () => {
     const stored = withRecord(blue, SEAL.seal(fields()));
     const cleared = edit(stored, (c) => delete c.metadata.annotations![KEY]);
-    expect(denied(decide('validate', deploymentUpdate(stored, cleared, { user: { username: 'system:serviceaccount:other:kube-bluegreen' } }), view, NOW, CTX)).code).toBe(403);
+    expect(
+      denied(decide('validate', deploymentUpdate(stored, cleared, { user: { username: 'system:serviceaccount:other:kube-bluegreen' } }), view, NOW, CTX)).code,
+    ).toBe(403);
   });
 
   it('its own record, sealed for this very update, is accepted at validate (the request as mutate left it)', () => {
@@ -855,7 +923,7 @@ describe('the pending-change record: written only by kube-bluegreen', () => {
   it('a second change before the first was applied replaces it, and says so', () => {
     const stored = withRecord(blue, SEAL.seal(fields({ by: 'bob' })));
     const d = redirected(decide('mutate', deploymentUpdate(stored, withImage(stored, 'registry.example/shop:v3')), view, NOW, CTX));
-    expect(d.warnings[1]).toBe("it replaces the image change by bob that had not reached shop-green yet");
+    expect(d.warnings[1]).toBe('it replaces the image change by bob that had not reached shop-green yet');
     expect(recordOf(d).template.spec!.containers![0]!.image).toBe('registry.example/shop:v3');
   });
 });
@@ -974,10 +1042,20 @@ describe('requests outside the enrolled apps or not about our kinds', () => {
     { name: 'UPDATE: the object', req: deploymentUpdate(blue, blue), app: 'shop' },
     { name: 'DELETE: the old object', req: deploymentDelete(blue), app: 'shop' },
     { name: 'Scale: none (the adapter asks the cache)', req: scaleUpdate('shop-blue', 1, 2), app: undefined },
-    { name: 'unlabelled', req: deploymentUpdate(edit(blue, (c) => delete c.metadata.labels), edit(blue, (c) => delete c.metadata.labels)), app: undefined },
+    {
+      name: 'unlabelled',
+      req: deploymentUpdate(
+        edit(blue, (c) => delete c.metadata.labels),
+        edit(blue, (c) => delete c.metadata.labels),
+      ),
+      app: undefined,
+    },
     {
       name: 'the app label removed: the old object still counts',
-      req: deploymentUpdate(blue, edit(blue, (c) => delete c.metadata.labels!['bluegreen.io/app'])),
+      req: deploymentUpdate(
+        blue,
+        edit(blue, (c) => delete c.metadata.labels!['bluegreen.io/app']),
+      ),
       app: 'shop',
     },
     { name: 'an empty app label', req: deploymentCreate(edit(blue, (c) => (c.metadata.labels!['bluegreen.io/app'] = ''))), app: undefined },
@@ -987,7 +1065,18 @@ describe('requests outside the enrolled apps or not about our kinds', () => {
 
   it('a Service annotated with another slot key than the app is read with its own key', () => {
     const s = annotated(svc, { [SLOT_LABEL_ANNOTATION]: 'env', [ROLE_ANNOTATION]: 'active' });
-    const d = denied(decide('validate', serviceUpdate(s, edit(s, (c) => (c.spec!.selector = { app: 'shop', env: 'purple' }))), view, NOW, CTX));
+    const d = denied(
+      decide(
+        'validate',
+        serviceUpdate(
+          s,
+          edit(s, (c) => (c.spec!.selector = { app: 'shop', env: 'purple' })),
+        ),
+        view,
+        NOW,
+        CTX,
+      ),
+    );
     expect(d.message).toBe('Service shop selects env=purple, a colour that does not exist; app shop has blue and green');
   });
 });

@@ -54,7 +54,6 @@ export function appOfFixture(f: Fixture): string {
 export function viewOfFixture(f: Fixture): AppView {
   const app = appOfFixture(f);
   const ns = f.review.request.namespace ?? '';
-  const mine = <T extends Deployment | Service>(objs: T[]) =>
-    objs.filter((o) => appNameOf(o) === app && o.metadata.namespace === ns);
+  const mine = <T extends Deployment | Service>(objs: T[]) => objs.filter((o) => appNameOf(o) === app && o.metadata.namespace === ns);
   return resolveApp({ namespace: ns, app, deployments: mine(f.cluster.deployments), services: mine(f.cluster.services) });
 }

@@ -41,7 +41,8 @@ const EXPECTED: Record<string, Expectation> = {
   'delete-live.1.validate.json': {
     outcome: 'denied',
     code: 403,
-    message: /^Deployment shop-blue is the live colour \(blue\) of app shop: Service shop sends traffic to it\. Switch first with 'kubectl bg switch shop -n fixtures'/,
+    message:
+      /^Deployment shop-blue is the live colour \(blue\) of app shop: Service shop sends traffic to it\. Switch first with 'kubectl bg switch shop -n fixtures'/,
   },
   'env-key-set-image-live.1.mutate.json': {
     outcome: 'redirected',
@@ -234,15 +235,27 @@ describe('captured AdmissionReviews', () => {
         });
 
         it('records the new template as the user sent it, and checks the idle Deployment with it', () => {
-          const rec = CTX.seal.open(fjp.applyPatch(structuredClone(newD), d.patch!, true, false).newDocument.metadata.annotations![PENDING_CHANGE_ANNOTATION]!)!;
-          expect(rec).toMatchObject({ from: 'blue', to: 'green', minReplicas: want.minReplicas, request: req.uid, by: req.userInfo.username, deployment: oldD.metadata.uid, base: oldD.metadata.resourceVersion });
+          const rec = CTX.seal.open(
+            fjp.applyPatch(structuredClone(newD), d.patch!, true, false).newDocument.metadata.annotations![PENDING_CHANGE_ANNOTATION]!,
+          )!;
+          expect(rec).toMatchObject({
+            from: 'blue',
+            to: 'green',
+            minReplicas: want.minReplicas,
+            request: req.uid,
+            by: req.userInfo.username,
+            deployment: oldD.metadata.uid,
+            base: oldD.metadata.resourceVersion,
+          });
           expect(rec.template).toEqual(newD.spec!.template);
           expect(rec.hash).toBe(templateHash(newD.spec!.template, want.slotKey));
           expect(d.check!.idle).toEqual({ name: want.idle, colour: 'green' });
           expect(d.check!.live).toEqual({ name: oldD.metadata.name, colour: 'blue' });
           expect(d.check!.user).toEqual(req.userInfo);
           expect(d.check!.namespace).toBe('fixtures');
-          const t = (d.check!.idleOps.find((op) => op.path === '/spec/template') as { value: Deployment['spec'] & {} }).value as NonNullable<Deployment['spec']>['template'] & {};
+          const t = (d.check!.idleOps.find((op) => op.path === '/spec/template') as { value: Deployment['spec'] & {} }).value as NonNullable<
+            Deployment['spec']
+          >['template'] & {};
           expect(t.metadata!.labels![want.slotKey]).toBe('green');
           expect(t.spec!.containers!.map((c) => c.image)).toEqual([want.image]);
           expect(t.spec!.containers![0]!.env).toEqual(want.env);

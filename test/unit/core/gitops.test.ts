@@ -22,21 +22,7 @@ import { whyOldColourStays } from '../../../src/core/scale-down.ts';
 import { appStatus } from '../../../src/core/status.ts';
 import { planSwitch } from '../../../src/core/switch-plan.ts';
 import { templateHash } from '../../../src/core/template.ts';
-import {
-  annotated,
-  CTX,
-  deploymentUpdate,
-  edit,
-  IMAGE_V2,
-  NOW,
-  selecting,
-  serviceUpdate,
-  shop,
-  viewOf,
-  withImage,
-  withReplicas,
-  denied,
-} from './builders.ts';
+import { annotated, CTX, deploymentUpdate, edit, IMAGE_V2, NOW, selecting, serviceUpdate, shop, viewOf, withImage, withReplicas, denied } from './builders.ts';
 
 const TRACKING = (kind: string, name: string, group = 'apps') => ({ [ARGOCD_TRACKING_ANNOTATION]: `shop:${group}/${kind}:prod/${name}` });
 const FLUX = { [FLUX_KUSTOMIZE_LABEL]: 'shop', [FLUX_KUSTOMIZE_NAMESPACE_LABEL]: 'flux-system' };
@@ -47,19 +33,39 @@ function labelled<T extends Deployment | Service>(o: T, labels: Record<string, s
   });
 }
 
-
-const IDLE_MANIFEST = 'In Git, make this change in the manifest of Deployment shop-green (the idle colour, green); once it is rolled out, switch: set spec.selector.slot: green in the manifest of Service shop';
+const IDLE_MANIFEST =
+  'In Git, make this change in the manifest of Deployment shop-green (the idle colour, green); once it is rolled out, switch: set spec.selector.slot: green in the manifest of Service shop';
 
 describe('who declares an app', () => {
   const { blue, green, svc } = shop();
   it.each<[string, AppView, string | undefined]>([
     ['nobody: a plain app', viewOf([blue, green], [svc]), undefined],
-    ['the GitOps annotation on the active Service', viewOf([blue, green], [annotated(svc, { [GITOPS_ANNOTATION]: 'true' })]), `${GITOPS_ANNOTATION}=true on Service shop`],
-    ['Argo CD tracking the active Service', viewOf([blue, green], [annotated(svc, TRACKING('Service', 'shop', ''))]), `Argo CD (application shop, annotation ${ARGOCD_TRACKING_ANNOTATION})`],
-    ['Argo CD tracking a Deployment', viewOf([annotated(blue, TRACKING('Deployment', 'shop-blue')), green], [svc]), `Argo CD (application shop, annotation ${ARGOCD_TRACKING_ANNOTATION})`],
-    ['Flux (kustomize-controller labels)', viewOf([labelled(blue, FLUX), labelled(green, FLUX)], [labelled(svc, FLUX)]), 'Flux (Kustomization flux-system/shop)'],
+    [
+      'the GitOps annotation on the active Service',
+      viewOf([blue, green], [annotated(svc, { [GITOPS_ANNOTATION]: 'true' })]),
+      `${GITOPS_ANNOTATION}=true on Service shop`,
+    ],
+    [
+      'Argo CD tracking the active Service',
+      viewOf([blue, green], [annotated(svc, TRACKING('Service', 'shop', ''))]),
+      `Argo CD (application shop, annotation ${ARGOCD_TRACKING_ANNOTATION})`,
+    ],
+    [
+      'Argo CD tracking a Deployment',
+      viewOf([annotated(blue, TRACKING('Deployment', 'shop-blue')), green], [svc]),
+      `Argo CD (application shop, annotation ${ARGOCD_TRACKING_ANNOTATION})`,
+    ],
+    [
+      'Flux (kustomize-controller labels)',
+      viewOf([labelled(blue, FLUX), labelled(green, FLUX)], [labelled(svc, FLUX)]),
+      'Flux (Kustomization flux-system/shop)',
+    ],
     ['Flux (helm-controller labels)', viewOf([blue, green], [labelled(svc, { [FLUX_HELM_LABEL]: 'shop' })]), 'Flux (HelmRelease ?/shop)'],
-    ['markers turned off by gitops=false', viewOf([blue, green], [annotated(annotated(svc, TRACKING('Service', 'shop', '')), { [GITOPS_ANNOTATION]: 'false' })]), undefined],
+    [
+      'markers turned off by gitops=false',
+      viewOf([blue, green], [annotated(annotated(svc, TRACKING('Service', 'shop', '')), { [GITOPS_ANNOTATION]: 'false' })]),
+      undefined,
+    ],
     ['a Helm release alone is not Git', viewOf([annotated(blue, { [HELM_RELEASE_ANNOTATION]: 'shop' }), green], [svc]), undefined],
   ])('%s', (_name, view, how) => {
     expect(gitDeclarerOfApp(view)?.how).toBe(how);
@@ -78,15 +84,42 @@ describe('who declares an app', () => {
 
 describe('a live-colour template change from Git, or to an app Git declares: refused, dry runs included', () => {
   const plain = shop();
-  const tracked = viewOf([annotated(plain.blue, TRACKING('Deployment', 'shop-blue')), annotated(plain.green, TRACKING('Deployment', 'shop-green'))], [annotated(plain.svc, TRACKING('Service', 'shop', ''))]);
+  const tracked = viewOf(
+    [annotated(plain.blue, TRACKING('Deployment', 'shop-blue')), annotated(plain.green, TRACKING('Deployment', 'shop-green'))],
+    [annotated(plain.svc, TRACKING('Service', 'shop', ''))],
+  );
   const annotatedApp = viewOf([plain.blue, plain.green], [annotated(plain.svc, { [GITOPS_ANNOTATION]: 'true' })]);
   const trackedBlue = tracked.deployments.blue!;
 
   it.each<[string, AppView, Deployment, { fieldManager?: string; dryRun?: boolean }, string]>([
-    ['Argo CD sync (client-side apply, tracking annotation) of an untracked-looking app', plain.view, plain.blue, { fieldManager: 'argocd-controller' }, 'Argo CD (field manager argocd-controller)'],
-    ['Flux apply (server-side, kustomize-controller)', plain.view, plain.blue, { fieldManager: 'kustomize-controller' }, 'Flux (kustomize-controller) (field manager kustomize-controller)'],
-    ["Flux's drift check (the same apply as a dry run)", plain.view, plain.blue, { fieldManager: 'kustomize-controller', dryRun: true }, 'Flux (kustomize-controller) (field manager kustomize-controller)'],
-    ['a person editing a Deployment Argo CD tracks', tracked, trackedBlue, { fieldManager: 'kubectl-set' }, `Argo CD (application shop, annotation ${ARGOCD_TRACKING_ANNOTATION})`],
+    [
+      'Argo CD sync (client-side apply, tracking annotation) of an untracked-looking app',
+      plain.view,
+      plain.blue,
+      { fieldManager: 'argocd-controller' },
+      'Argo CD (field manager argocd-controller)',
+    ],
+    [
+      'Flux apply (server-side, kustomize-controller)',
+      plain.view,
+      plain.blue,
+      { fieldManager: 'kustomize-controller' },
+      'Flux (kustomize-controller) (field manager kustomize-controller)',
+    ],
+    [
+      "Flux's drift check (the same apply as a dry run)",
+      plain.view,
+      plain.blue,
+      { fieldManager: 'kustomize-controller', dryRun: true },
+      'Flux (kustomize-controller) (field manager kustomize-controller)',
+    ],
+    [
+      'a person editing a Deployment Argo CD tracks',
+      tracked,
+      trackedBlue,
+      { fieldManager: 'kubectl-set' },
+      `Argo CD (application shop, annotation ${ARGOCD_TRACKING_ANNOTATION})`,
+    ],
     ['a person editing an app in GitOps mode', annotatedApp, plain.blue, { fieldManager: 'kubectl-set' }, `${GITOPS_ANNOTATION}=true on Service shop`],
   ])('%s', (_name, view, blue, o, how) => {
     for (const endpoint of ['mutate', 'validate'] as const) {
@@ -126,7 +159,9 @@ describe('a live-colour template change from Git, or to an app Git declares: ref
     expect(d).toEqual({
       allowed: true,
       outcome: 'allowed',
-      warnings: [`Git declares label ${LIVE_LABEL}=true on Deployment shop-green, but Service shop selects slot=blue: kube-bluegreen keeps the label equal to the Service; leave it out of Git`],
+      warnings: [
+        `Git declares label ${LIVE_LABEL}=true on Deployment shop-green, but Service shop selects slot=blue: kube-bluegreen keeps the label equal to the Service; leave it out of Git`,
+      ],
     });
   });
 
@@ -153,7 +188,11 @@ describe('a Helm release that declares both colours', () => {
   });
 
   it('helm upgrade changing the idle colour: allowed as is', () => {
-    expect(decide('mutate', deploymentUpdate(green, withImage(green, IMAGE_V2), { fieldManager: 'helm' }), view, NOW, CTX)).toEqual({ allowed: true, outcome: 'allowed', warnings: [] });
+    expect(decide('mutate', deploymentUpdate(green, withImage(green, IMAGE_V2), { fieldManager: 'helm' }), view, NOW, CTX)).toEqual({
+      allowed: true,
+      outcome: 'allowed',
+      warnings: [],
+    });
   });
 
   it('a person changing the live colour: refused the same way (the next helm upgrade would set a redirect back)', () => {
@@ -161,15 +200,20 @@ describe('a Helm release that declares both colours', () => {
     expect(d.message).toMatch(/^Deployment shop-blue is the live colour \(blue\) of app shop, and Helm release prod\/shop declares both colours: /);
   });
 
-  it("kubectl bg switch: refused, naming the helm upgrade; the Service switched by helm itself carries no warning", () => {
+  it('kubectl bg switch: refused, naming the helm upgrade; the Service switched by helm itself carries no warning', () => {
     expect(planSwitch(view, { kind: 'switch', now: NOW })).toMatchObject({
       ok: false,
       code: 'gitops',
-      reason: "app shop is declared by Helm release prod/shop (both colours): a switch made here would be set back by the next 'helm upgrade', so kube-bluegreen does not make it",
+      reason:
+        "app shop is declared by Helm release prod/shop (both colours): a switch made here would be set back by the next 'helm upgrade', so kube-bluegreen does not make it",
       hint: "switch with 'helm upgrade' of release prod/shop and the value that makes Service shop select slot=green; the webhook admits it once green is ready ('kubectl bg status shop -n prod --watch')",
     });
     const svc = view.active!;
-    expect(decide('validate', serviceUpdate(svc, selecting(svc, 'green'), { fieldManager: 'helm' }), view, NOW, CTX)).toEqual({ allowed: true, outcome: 'allowed', warnings: [] });
+    expect(decide('validate', serviceUpdate(svc, selecting(svc, 'green'), { fieldManager: 'helm' }), view, NOW, CTX)).toEqual({
+      allowed: true,
+      outcome: 'allowed',
+      warnings: [],
+    });
     expect(decide('validate', serviceUpdate(svc, selecting(svc, 'green'), { fieldManager: 'kubectl-patch' }), view, NOW, CTX)).toMatchObject({
       allowed: true,
       warnings: [
@@ -240,11 +284,23 @@ describe('in GitOps mode the product writes nothing Git declares', () => {
       [
         annotated(selecting(gitSvc, 'green'), {
           [SCALE_DOWN_AT_ANNOTATION]: '2000-01-01T00:00:00Z',
-          [HISTORY_ANNOTATION]: JSON.stringify([{ kind: 'switch', from: 'blue', to: 'green', at: '2000-01-01T00:00:00Z', images: [], fromTemplate: templateHash(blue.spec!.template, 'slot'), toTemplate: 'x' }]),
+          [HISTORY_ANNOTATION]: JSON.stringify([
+            {
+              kind: 'switch',
+              from: 'blue',
+              to: 'green',
+              at: '2000-01-01T00:00:00Z',
+              images: [],
+              fromTemplate: templateHash(blue.spec!.template, 'slot'),
+              toTemplate: 'x',
+            },
+          ]),
         }),
       ],
     );
-    expect(whyOldColourStays(switched)).toBe(`app shop is deployed from Git by ${GITOPS_ANNOTATION}=true on Service shop; release the old colour with a commit (replicas: 0 in its manifest)`);
+    expect(whyOldColourStays(switched)).toBe(
+      `app shop is deployed from Git by ${GITOPS_ANNOTATION}=true on Service shop; release the old colour with a commit (replicas: 0 in its manifest)`,
+    );
   });
 
   it('status says who deploys the app and that the switch is a commit', () => {

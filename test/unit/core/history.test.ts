@@ -38,7 +38,10 @@ describe('parseHistory', () => {
     },
     {
       name: 'an unknown kind reads as a switch',
-      text: JSON.stringify([{ ...rec(0), kind: 'flip' }, { ...rec(1), kind: undefined }]),
+      text: JSON.stringify([
+        { ...rec(0), kind: 'flip' },
+        { ...rec(1), kind: undefined },
+      ]),
       want: { records: [rec(0), rec(1)] },
     },
   ])('$name', ({ text, want }) => {

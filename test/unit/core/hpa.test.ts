@@ -18,7 +18,10 @@ const onBlue = hpa({ target: 'shop-blue', current: 5 });
 const onGreen = hpa({ name: 'shop-green', target: 'shop-green' });
 const view = (deployments: Deployment[], hpas: HorizontalPodAutoscaler[], s = svc) => viewOf(deployments, [s], { hpas });
 // After a switch to green: green live, blue idle and still scaled by the HPA.
-const greenLive = withReplicas(edit(green, (d) => (d.metadata.labels![LIVE_LABEL] = 'true')), 5);
+const greenLive = withReplicas(
+  edit(green, (d) => (d.metadata.labels![LIVE_LABEL] = 'true')),
+  5,
+);
 const blueIdle = edit(blue, (d) => (d.metadata.labels![LIVE_LABEL] = 'false'));
 const switched = selecting(svc, 'green');
 const ARGO = { 'argocd.argoproj.io/tracking-id': 'shop:apps/Deployment:prod/shop-blue' };
@@ -119,7 +122,10 @@ describe('planHpa', () => {
     {
       name: 'an HPA labelled for the app that scales something else: left alone, said once; the app’s own HPA still followed',
       view: view([blue, withReplicas(green, 5)], [onBlue, hpa({ name: 'worker', target: 'shop-worker' })]),
-      want: { warning: 'HorizontalPodAutoscaler worker (label bluegreen.io/app=shop) scales Deployment/shop-worker, which is not a colour of app shop; kube-bluegreen leaves it alone' },
+      want: {
+        warning:
+          'HorizontalPodAutoscaler worker (label bluegreen.io/app=shop) scales Deployment/shop-worker, which is not a colour of app shop; kube-bluegreen leaves it alone',
+      },
     },
     { name: 'no active Service (the live colour cannot be told): nothing', view: viewOf([blue, green], [], { hpas: [onBlue] }), want: {} },
   ])('$name', ({ view, want }) => {
@@ -136,7 +142,9 @@ describe('planHpa: a stray HPA beside the app’s own', () => {
 });
 
 describe('the scale-down after a switch never scales what an HPA scales', () => {
-  const history = JSON.stringify([{ kind: 'switch', from: 'blue', to: 'green', at: NOW.toISOString(), fromTemplate: templateHash(blue.spec!.template, 'slot'), fromGeneration: 1 }]);
+  const history = JSON.stringify([
+    { kind: 'switch', from: 'blue', to: 'green', at: NOW.toISOString(), fromTemplate: templateHash(blue.spec!.template, 'slot'), fromGeneration: 1 },
+  ]);
   const due = annotated(switched, { [HISTORY_ANNOTATION]: history, [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString() });
 
   it('an HPA still on the old colour: the scale-down is dropped with the reason', () => {
@@ -159,7 +167,12 @@ describe('the scale-down after a switch never scales what an HPA scales', () => 
     const warmUntil = (t: number) => annotated(switched, { [HISTORY_ANNOTATION]: history, [SCALE_DOWN_AT_ANNOTATION]: new Date(t).toISOString() });
     const live = withReplicas(greenLive, 6);
     const follower = [hpa({ target: 'shop-green', current: 6 })];
-    const p = planReconcile({ view: view([withReplicas(blueIdle, 5), live], follower, warmUntil(NOW.getTime() + 60_000)), seal: SEAL, now: NOW, staleLiveSince: new Map() });
+    const p = planReconcile({
+      view: view([withReplicas(blueIdle, 5), live], follower, warmUntil(NOW.getTime() + 60_000)),
+      seal: SEAL,
+      now: NOW,
+      staleLiveSince: new Map(),
+    });
     expect(p.action).toMatchObject({ kind: 'keep-idle-capacity', deployment: 'shop-blue', from: 5, to: 6 });
     // As the API server stores that patch: replicas 6, generation 2, the annotation naming generation 2.
     const raised = edit(withReplicas(blueIdle, 6), (d) => {
@@ -171,7 +184,9 @@ describe('the scale-down after a switch never scales what an HPA scales', () => 
     expect(due.action).toMatchObject({ kind: 'scale-down', deployment: 'shop-blue' });
     // Scaled by hand after the raise (generation 3): a change by hand, left as it is.
     const byHand = edit(raised, (d) => (d.metadata.generation = 3));
-    expect(whyOldColourStays(view([byHand, live], follower, warmUntil(NOW.getTime() - 1)))).toMatch(/^shop-blue was changed since the switch \(generation 1 -> 3/);
+    expect(whyOldColourStays(view([byHand, live], follower, warmUntil(NOW.getTime() - 1)))).toMatch(
+      /^shop-blue was changed since the switch \(generation 1 -> 3/,
+    );
   });
 
   it('the reconciler’s plan carries the HPA warning, for an Event', () => {

@@ -3,13 +3,7 @@ import fjp from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { Deployment } from '../../../src/core/k8s-types.ts';
 import { appendHistory } from '../../../src/core/history.ts';
-import {
-  HISTORY_ANNOTATION,
-  LAST_CHANGE_ANNOTATION,
-  LIVE_LABEL,
-  PENDING_CHANGE_ANNOTATION,
-  SCALE_DOWN_AT_ANNOTATION,
-} from '../../../src/core/labels.ts';
+import { HISTORY_ANNOTATION, LAST_CHANGE_ANNOTATION, LIVE_LABEL, PENDING_CHANGE_ANNOTATION, SCALE_DOWN_AT_ANNOTATION } from '../../../src/core/labels.ts';
 import type { PendingFields } from '../../../src/core/pending-change.ts';
 import { planReconcile, type ReconcileAction, STALE_LIVE_GRACE_MS } from '../../../src/core/reconcile.ts';
 import { templateHash } from '../../../src/core/template.ts';
@@ -78,8 +72,12 @@ describe('planReconcile: a recorded change', () => {
   });
 
   it('an older record whose outcome was lost (rollout undo copies old annotations back) is settled by a newer outcome: no ping-pong', () => {
-    const older = annotated(labelled(blue, 'false'), { [PENDING_CHANGE_ANNOTATION]: record(blue, green, { request: 'old', at: new Date(NOW.getTime() - 60_000).toISOString() }) });
-    const newerOnGreen = annotated(labelled(green, 'true'), { [PENDING_CHANGE_ANNOTATION]: record(blue, green, { deployment: green.metadata.uid ?? '', request: 'new', from: 'green', to: 'blue' }) });
+    const older = annotated(labelled(blue, 'false'), {
+      [PENDING_CHANGE_ANNOTATION]: record(blue, green, { request: 'old', at: new Date(NOW.getTime() - 60_000).toISOString() }),
+    });
+    const newerOnGreen = annotated(labelled(green, 'true'), {
+      [PENDING_CHANGE_ANNOTATION]: record(blue, green, { deployment: green.metadata.uid ?? '', request: 'new', from: 'green', to: 'blue' }),
+    });
     const v = viewOf([older, newerOnGreen], [selecting(s.svc, 'green')]);
     const a = plan(v).action as Change;
     expect(a.record.request).toBe('new');
@@ -123,10 +121,22 @@ describe('planReconcile: a recorded change', () => {
     const newer = withImage(green, 'registry.example/shop:v9');
     const holder = annotated(blue, { [PENDING_CHANGE_ANNOTATION]: record(blue, green) });
     const a = plan(viewOf([holder, newer], [s.svc])).action as Change;
-    expect(a).toMatchObject({ kind: 'change', holder: 'shop-blue', target: 'shop-green', outcome: 'not-applied', reason: 'shop-green was changed after this change was recorded; the newer change stays' });
+    expect(a).toMatchObject({
+      kind: 'change',
+      holder: 'shop-blue',
+      target: 'shop-green',
+      outcome: 'not-applied',
+      reason: 'shop-green was changed after this change was recorded; the newer change stays',
+    });
     const after = applied(newer, a.ops);
     expect(after.spec).toEqual(newer.spec);
-    expect(outcomeOn(after)).toMatchObject({ applied: false, by: 'alice', request: 'r-1', images: ['app=registry.example/shop:v2'], reason: 'shop-green was changed after this change was recorded; the newer change stays' });
+    expect(outcomeOn(after)).toMatchObject({
+      applied: false,
+      by: 'alice',
+      request: 'r-1',
+      images: ['app=registry.example/shop:v2'],
+      reason: 'shop-green was changed after this change was recorded; the newer change stays',
+    });
   });
 
   it.each([
@@ -157,9 +167,17 @@ describe('planReconcile: a recorded change', () => {
   });
 
   it('records on both colours (a raced switch): the newest first', () => {
-    const older = annotated(labelled(blue, 'false'), { [PENDING_CHANGE_ANNOTATION]: record(blue, green, { at: new Date(NOW.getTime() - 5000).toISOString() }) });
+    const older = annotated(labelled(blue, 'false'), {
+      [PENDING_CHANGE_ANNOTATION]: record(blue, green, { at: new Date(NOW.getTime() - 5000).toISOString() }),
+    });
     const newerOnGreen = annotated(labelled(green, 'true'), {
-      [PENDING_CHANGE_ANNOTATION]: record(blue, green, { deployment: green.metadata.uid ?? '', request: 'r-2', at: NOW.toISOString(), from: 'green', to: 'blue' }),
+      [PENDING_CHANGE_ANNOTATION]: record(blue, green, {
+        deployment: green.metadata.uid ?? '',
+        request: 'r-2',
+        at: NOW.toISOString(),
+        from: 'green',
+        to: 'blue',
+      }),
     });
     expect(plan(viewOf([older, newerOnGreen], [selecting(s.svc, 'green')])).action).toMatchObject({ holder: 'shop-green' });
   });
@@ -169,7 +187,13 @@ describe('planReconcile: the live labels follow the active Service', () => {
   const s = shop();
   it.each([
     { name: 'both missing (an app not made by init)', blue: undefined, green: undefined, want: { deployment: 'shop-blue', value: 'true' } },
-    { name: 'a raw selector switch: green selected, still labelled false', blue: 'true', green: 'false', svc: 'green', want: { deployment: 'shop-green', value: 'true' } },
+    {
+      name: 'a raw selector switch: green selected, still labelled false',
+      blue: 'true',
+      green: 'false',
+      svc: 'green',
+      want: { deployment: 'shop-green', value: 'true' },
+    },
     { name: 'idle label missing', blue: 'true', green: undefined, want: { deployment: 'shop-green', value: 'false' } },
     { name: 'an odd value', blue: 'yes', green: 'false', want: { deployment: 'shop-blue', value: 'true' } },
   ])('$name -> $want.deployment = $want.value', ({ blue, green, svc, want }) => {

@@ -163,18 +163,30 @@ describe('readAdmissionReview: refusals, each with its message', () => {
 describe('readAdmissionReview: accepted', () => {
   it.each([
     { name: 'an UPDATE', body: good() },
-    { name: 'a DELETE (object null, as the API server sends it)', body: { ...review(deploymentDelete(blue, { uid: 'u-1' })), request: { ...deploymentDelete(blue, { uid: 'u-1' }), object: null } } },
+    {
+      name: 'a DELETE (object null, as the API server sends it)',
+      body: { ...review(deploymentDelete(blue, { uid: 'u-1' })), request: { ...deploymentDelete(blue, { uid: 'u-1' }), object: null } },
+    },
     { name: 'a scale UPDATE', body: review(scaleUpdate('shop-blue', 2, 3, { uid: 'u-1' })) },
-    { name: 'a CONNECT without objects', body: withReq((r) => {
+    {
+      name: 'a CONNECT without objects',
+      body: withReq((r) => {
         r.operation = 'CONNECT';
         delete r.object;
         delete r.oldObject;
-      }) },
-    { name: 'null labels and annotations', body: withReq((r) => {
+      }),
+    },
+    {
+      name: 'null labels and annotations',
+      body: withReq((r) => {
         r.object.metadata.labels = null;
         r.object.metadata.annotations = null;
-      }) },
-    { name: 'unknown extra fields', body: { ...good(), extra: 1, request: { ...good().request, requestKind: { group: 'apps', version: 'v1', kind: 'Deployment' }, options: {} } } },
+      }),
+    },
+    {
+      name: 'unknown extra fields',
+      body: { ...good(), extra: 1, request: { ...good().request, requestKind: { group: 'apps', version: 'v1', kind: 'Deployment' }, options: {} } },
+    },
   ])('$name', ({ body }) => {
     const r = readAdmissionReview(body);
     expect(r.ok).toBe(true);

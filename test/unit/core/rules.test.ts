@@ -40,7 +40,11 @@ describe('activeServiceOf', () => {
     expect(activeServiceOf(services)?.metadata.name).toBe(want);
   });
   it('is what resolveApp picks', () => {
-    for (const services of [[role('a'), role('b', 'active')], [role('a'), role('p', 'preview')], [role('a'), role('b')]]) {
+    for (const services of [
+      [role('a'), role('b', 'active')],
+      [role('a'), role('p', 'preview')],
+      [role('a'), role('b')],
+    ]) {
       expect(viewOf([], services).active?.metadata.name).toBe(activeServiceOf(services)?.metadata.name);
     }
   });
@@ -68,7 +72,9 @@ describe('the previous version and the switch record', () => {
     const rec = switchRecord(viewOf([blue, green], [svc]), 'switch', 'green', 'blue', NOW);
     expect(holdsPreviousVersion(switched(rec), 'green')).toBe(true);
     expect(holdsPreviousVersion(switched(rec), 'blue')).toBe(false);
-    expect(holdsPreviousVersion(viewOf([blue, withImage(green, 'other')], [annotated(svc, { [HISTORY_ANNOTATION]: JSON.stringify([rec]) })]), 'green')).toBe(false);
+    expect(holdsPreviousVersion(viewOf([blue, withImage(green, 'other')], [annotated(svc, { [HISTORY_ANNOTATION]: JSON.stringify([rec]) })]), 'green')).toBe(
+      false,
+    );
     expect(holdsPreviousVersion(viewOf([blue, green], [svc]), 'green')).toBe(false); // no history
     expect(holdsPreviousVersion(viewOf([blue], [annotated(svc, { [HISTORY_ANNOTATION]: JSON.stringify([rec]) })]), 'green')).toBe(false); // no Deployment
   });

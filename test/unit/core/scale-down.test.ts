@@ -14,9 +14,7 @@ const past = new Date(NOW.getTime() - 1000).toISOString();
 const future = new Date(NOW.getTime() + 1000).toISOString();
 
 function history(fromGreen: Deployment, o: Partial<SwitchRecord> = {}): string {
-  return JSON.stringify([
-    { kind: 'switch', from: 'green', to: 'blue', at: past, fromTemplate: templateHash(fromGreen.spec!.template, 'slot'), ...o },
-  ]);
+  return JSON.stringify([{ kind: 'switch', from: 'green', to: 'blue', at: past, fromTemplate: templateHash(fromGreen.spec!.template, 'slot'), ...o }]);
 }
 const active = (annotations: Record<string, string>) => annotated(svc, annotations);
 const base = { service: 'shop', serviceResourceVersion: '77' };
@@ -30,7 +28,10 @@ describe('scaleDownDue', () => {
     },
     {
       name: 'due, the old colour unchanged since the switch (same generation): scale it down',
-      view: viewOf([blue, green], [active({ [SCALE_DOWN_AT_ANNOTATION]: past, [HISTORY_ANNOTATION]: history(green, { fromGeneration: green.metadata.generation! }) })]),
+      view: viewOf(
+        [blue, green],
+        [active({ [SCALE_DOWN_AT_ANNOTATION]: past, [HISTORY_ANNOTATION]: history(green, { fromGeneration: green.metadata.generation! }) })],
+      ),
       want: { kind: 'scale-down', deployment: 'shop-green', resourceVersion: '55', ...base },
     },
     {

@@ -112,7 +112,10 @@ describe('appStatus: phase and message', () => {
     },
     {
       name: 'degraded: the live colour is not available',
-      view: viewOf([deployment({ colour: 'blue', status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 1 } }), greenSame], [svc]),
+      view: viewOf(
+        [deployment({ colour: 'blue', status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 1 } }), greenSame],
+        [svc],
+      ),
       phase: 'degraded',
       message: 'live colour blue: shop-blue has 1/2 available replicas',
     },

@@ -19,7 +19,11 @@ const greenT = deployment({ colour: 'green' }).spec!.template!;
 function reversedKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(reversedKeys);
   if (v === null || typeof v !== 'object') return v;
-  return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversedKeys(x)]));
+  return Object.fromEntries(
+    Object.entries(v)
+      .reverse()
+      .map(([k, x]) => [k, reversedKeys(x)]),
+  );
 }
 const t = (fn: (c: PodTemplateSpec) => void, from = blueT) => edit(from, fn);
 
@@ -53,7 +57,12 @@ describe('sameTemplate and templateHash', () => {
     { name: 'another image', a: blueT, b: t((c) => (c.spec!.containers![0]!.image = IMAGE_V2)), same: false },
     { name: 'another env value', a: blueT, b: t((c) => (c.spec!.containers![0]!.env = [{ name: 'GREETING', value: 'hi' }])), same: false },
     { name: 'another label', a: blueT, b: t((c) => (c.metadata!.labels!.tier = 'web')), same: false },
-    { name: 'container order', a: t((c) => c.spec!.containers!.push({ name: 'side', image: 's' })), b: t((c) => c.spec!.containers!.unshift({ name: 'side', image: 's' })), same: false },
+    {
+      name: 'container order',
+      a: t((c) => c.spec!.containers!.push({ name: 'side', image: 's' })),
+      b: t((c) => c.spec!.containers!.unshift({ name: 'side', image: 's' })),
+      same: false,
+    },
     { name: 'one undefined', a: blueT, b: undefined, same: false },
     { name: 'both undefined', a: undefined, b: undefined, same: true },
   ])('$name -> $same', ({ a, b, same }) => {
@@ -77,7 +86,14 @@ describe('sameTemplate and templateHash', () => {
     const a = t((c) => (c.metadata!.annotations = { [RESTARTED_AT_ANNOTATION]: '1', note: 'a' }));
     const b = t((c) => (c.metadata!.annotations = { [RESTARTED_AT_ANNOTATION]: '2', note: 'b' }));
     expect(sameTemplate(a, b, 'slot', { ignoreRestart: true })).toBe(false);
-    expect(sameTemplate(a, t((c) => (c.metadata!.annotations = { note: 'a' })), 'slot', { ignoreRestart: true })).toBe(true);
+    expect(
+      sameTemplate(
+        a,
+        t((c) => (c.metadata!.annotations = { note: 'a' })),
+        'slot',
+        { ignoreRestart: true },
+      ),
+    ).toBe(true);
   });
 
   it('the slot key is a parameter: with another key the slot label counts', () => {
@@ -192,7 +208,13 @@ describe('templateChange', () => {
     expect(() => templateChange(broken, blueT, 'slot')).toThrow('spec.containers is not a list');
     const brokenInit = t((c) => ((c.spec as Record<string, unknown>).initContainers = 'm:1'));
     // Thrown even when the metadata already differs (checked before the walk).
-    expect(() => templateChange(t((c) => (c.metadata!.labels!.tier = 'x')), brokenInit, 'slot')).toThrow('spec.initContainers is not a list');
+    expect(() =>
+      templateChange(
+        t((c) => (c.metadata!.labels!.tier = 'x')),
+        brokenInit,
+        'slot',
+      ),
+    ).toThrow('spec.initContainers is not a list');
   });
 
   // 'none' must mean exactly what comparing the normalised templates means: every pair of variants, both ways.

@@ -74,8 +74,9 @@ async function viaClientNode(c: KubeconfigCase): Promise<AuthSummary> {
       ...(Object.keys(imp).length ? { impersonate: imp } : {}),
     };
   } finally {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   }
 }
 
@@ -103,13 +104,10 @@ describe('kubeconfig: the reader authenticates as kubectl does', () => {
 });
 
 describe('kubeconfig: @kubernetes/client-node on the same table (its differences written down)', () => {
-  it.each(KUBECONFIG_CASES.map((c) => [c.clientNode === 'same' ? `${c.name}: same` : `${c.name}: ${c.clientNode.differs}`, c] as const))(
-    '%s',
-    async (_, c) => {
-      const got = await outcome(() => viaClientNode(c));
-      expectOutcome(got, c.clientNode === 'same' ? c.want : (c.clientNode.got ?? c.want));
-    },
-  );
+  it.each(KUBECONFIG_CASES.map((c) => [c.clientNode === 'same' ? `${c.name}: same` : `${c.name}: ${c.clientNode.differs}`, c] as const))('%s', async (_, c) => {
+    const got = await outcome(() => viaClientNode(c));
+    expectOutcome(got, c.clientNode === 'same' ? c.want : (c.clientNode.got ?? c.want));
+  });
 });
 
 describe('kubeconfig: in-cluster service account', () => {
@@ -207,9 +205,17 @@ describe('exec credential plugins', () => {
 
   it.each([
     ['a client certificate', credential({ clientCertificateData: 'CERT', clientKeyData: 'KEY' }), { cert: Buffer.from('CERT'), key: Buffer.from('KEY') }],
-    ['a token with an expiry', credential({ token: 't', expirationTimestamp: '2026-01-01T00:00:00Z' }), { token: 't', expiresAt: Date.parse('2026-01-01T00:00:00Z') }],
+    [
+      'a token with an expiry',
+      credential({ token: 't', expirationTimestamp: '2026-01-01T00:00:00Z' }),
+      { token: 't', expiresAt: Date.parse('2026-01-01T00:00:00Z') },
+    ],
     ['not JSON', 'oops', /not an ExecCredential/],
-    ['another apiVersion', JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1beta1', kind: 'ExecCredential', status: { token: 't' } }), /plugin returned version/],
+    [
+      'another apiVersion',
+      JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1beta1', kind: 'ExecCredential', status: { token: 't' } }),
+      /plugin returned version/,
+    ],
     ['neither token nor certificate', credential({}), /did not return/],
     ['a certificate without its key', credential({ clientCertificateData: 'CERT' }), /must both be present/],
   ])('parses %s', (_, stdout, want) => {

@@ -41,11 +41,24 @@ function afterSwitch(o: { user?: string; blueReady?: number } = {}) {
   const c = new FakeCluster({ ...(o.user !== undefined ? { user: o.user } : { user: 'alice' }) });
   const blue = dep('shop-blue', { colour: 'blue', live: false, ...(o.blueReady !== undefined ? { ready: o.blueReady } : {}) });
   const green = dep('shop-green', { colour: 'green', live: true, image: 'registry.example/shop:v2' });
-  const record = { kind: 'switch', from: 'blue', to: 'green', at: '2026-01-01T11:00:00.000Z', fromTemplate: templateHash(blue.spec!.template, 'slot'), toTemplate: templateHash(green.spec!.template, 'slot') };
+  const record = {
+    kind: 'switch',
+    from: 'blue',
+    to: 'green',
+    at: '2026-01-01T11:00:00.000Z',
+    fromTemplate: templateHash(blue.spec!.template, 'slot'),
+    toTemplate: templateHash(green.spec!.template, 'slot'),
+  };
   if (o.blueReady !== undefined) c.stuck.add('shop-blue');
   c.put('deployments', blue);
   c.put('deployments', green);
-  c.put('services', svc('shop', { selector: { app: 'shop', slot: 'green' }, annotations: { [HISTORY_ANNOTATION]: JSON.stringify([record]), [SCALE_DOWN_AT_ANNOTATION]: '2026-01-01T11:10:00.000Z' } }));
+  c.put(
+    'services',
+    svc('shop', {
+      selector: { app: 'shop', slot: 'green' },
+      annotations: { [HISTORY_ANNOTATION]: JSON.stringify([record]), [SCALE_DOWN_AT_ANNOTATION]: '2026-01-01T11:10:00.000Z' },
+    }),
+  );
   c.tick();
   return c;
 }
@@ -59,10 +72,7 @@ describe('kubectl bg rollback --break-glass', () => {
     const { h, connects, calls } = tracked(c);
     const r = await h.run('rollback', 'shop', '--break-glass', '--context', 'prod');
     expect(r.code, r.err).toBe(0);
-    expect(connects).toEqual([
-      { context: 'prod' },
-      { context: 'prod', impersonate: { user: 'alice', groups: GROUPS } },
-    ]);
+    expect(connects).toEqual([{ context: 'prod' }, { context: 'prod', impersonate: { user: 'alice', groups: GROUPS } }]);
     // The first connection only asks who you are, and is closed before the second opens.
     expect(calls.filter((x) => x.conn === 1).map((x) => x.method)).toEqual(['whoAmI', 'close']);
     const second = calls.filter((x) => x.conn === 2).map((x) => x.method);
@@ -153,7 +163,9 @@ describe('kubectl bg rollback --break-glass', () => {
     expect(r.code).toBe(1);
     expect(service(c).spec?.selector).toEqual({ app: 'shop', slot: 'blue' });
     expect(r.err).toContain('traffic moved to blue, but Deployment shop-blue is not labelled bluegreen.io/live=true');
-    expect(r.err).toContain(`kubectl label deployment shop-blue bluegreen.io/live=true --overwrite --as=alice --as-group=${BREAK_GLASS_GROUP} --as-group=system:authenticated`);
+    expect(r.err).toContain(
+      `kubectl label deployment shop-blue bluegreen.io/live=true --overwrite --as=alice --as-group=${BREAK_GLASS_GROUP} --as-group=system:authenticated`,
+    );
   });
 
   it('--dry-run asks the API server as the break-glass identity and says only the policy looked', async () => {
@@ -167,7 +179,22 @@ describe('kubectl bg rollback --break-glass', () => {
 
   it('a change pending for the target is not waited for: the reconciler that lands it is down', async () => {
     const c = new FakeCluster({ user: 'alice' });
-    const record = JSON.stringify({ v: 1, template: { spec: { containers: [{ name: 'app', image: 'registry.example/shop:v3' }] } }, hash: 'h', bases: {}, from: 'blue', to: 'green', minReplicas: 3, summary: 'image change', by: 'bob', request: 'req-9', at: '2026-01-01T11:59:58.000Z', deployment: 'u', base: '1', sig: 's' });
+    const record = JSON.stringify({
+      v: 1,
+      template: { spec: { containers: [{ name: 'app', image: 'registry.example/shop:v3' }] } },
+      hash: 'h',
+      bases: {},
+      from: 'blue',
+      to: 'green',
+      minReplicas: 3,
+      summary: 'image change',
+      by: 'bob',
+      request: 'req-9',
+      at: '2026-01-01T11:59:58.000Z',
+      deployment: 'u',
+      base: '1',
+      sig: 's',
+    });
     seedShop(c, { blue: { annotations: { 'bluegreen.io/pending-change': record } } });
     const { h } = tracked(c);
     const r = await h.run('switch', 'shop', '--break-glass', '--wait');

@@ -69,7 +69,11 @@ describe('help and usage', () => {
     const h = harness();
     h.cluster.listDeployments = async () => {
       const { apiError } = await import('./fake-cluster.ts');
-      throw apiError(403, 'Forbidden', 'deployments.apps is forbidden: User "bob" cannot list resource "deployments" in API group "apps" in the namespace "default"');
+      throw apiError(
+        403,
+        'Forbidden',
+        'deployments.apps is forbidden: User "bob" cannot list resource "deployments" in API group "apps" in the namespace "default"',
+      );
     };
     expect(await h.run('status')).toEqual({
       code: 1,
@@ -94,7 +98,10 @@ describe('completion', () => {
     const h = harness({ cluster: new FakeCluster() });
     seedShop(h.cluster);
     h.cluster.put('deployments', dep('web', { app: null, colour: null }));
-    h.cluster.put('deployments', { ...dep('cart-blue', { app: 'cart', colour: 'blue' }), metadata: { ...dep('cart-blue', { app: 'cart', colour: 'blue' }).metadata, namespace: 'prod' } });
+    h.cluster.put('deployments', {
+      ...dep('cart-blue', { app: 'cart', colour: 'blue' }),
+      metadata: { ...dep('cart-blue', { app: 'cart', colour: 'blue' }).metadata, namespace: 'prod' },
+    });
     return h;
   }
 
@@ -128,7 +135,7 @@ describe('completion', () => {
 
   it('completes flags with their descriptions', async () => {
     const r = await cluster().run('__complete', 'switch', 'shop', '--d');
-    expect(r.out).toBe("--dry-run\tprint what would change and ask the API server (dryRun=All); change nothing\n:4\n");
+    expect(r.out).toBe('--dry-run\tprint what would change and ask the API server (dryRun=All); change nothing\n:4\n');
     const all = await cluster().run('__complete', 'status', '-');
     expect(all.out).toContain('--all-namespaces\tevery app in every namespace\n');
     expect(all.out).toContain('--kubeconfig\t');

@@ -38,7 +38,11 @@ export function apiError(status: number, reason: string, message: string): ApiEr
 }
 
 export function conflict(name: string): ApiError {
-  return apiError(409, 'Conflict', `Operation cannot be fulfilled on services "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+  return apiError(
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on services "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+  );
 }
 
 export function webhookDenial(message: string, status = 403): ApiError {
@@ -48,8 +52,7 @@ export function webhookDenial(message: string, status = 403): ApiError {
 /** RFC 7386 JSON merge patch. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return structuredClone(patch);
-  const out: Record<string, unknown> =
-    target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const out: Record<string, unknown> = target && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
   for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);
@@ -64,7 +67,13 @@ function matches(labels: Record<string, string> | undefined, selector: string | 
     const term = raw.trim();
     let m: RegExpExecArray | null;
     if ((m = /^(\S+)\s+in\s+\(([^)]*)\)$/.exec(term))) {
-      if (!m[2]!.split(',').map((x) => x.trim()).includes(l[m[1]!] ?? '\0')) return false;
+      if (
+        !m[2]!
+          .split(',')
+          .map((x) => x.trim())
+          .includes(l[m[1]!] ?? '\0')
+      )
+        return false;
     } else if ((m = /^(\S+?)!=(.*)$/.exec(term))) {
       if (l[m[1]!] === m[2]) return false;
     } else if ((m = /^(\S+?)==?(.*)$/.exec(term))) {
@@ -166,7 +175,9 @@ export class FakeCluster implements Cluster {
     for (const svc of this.store.get('services')!.values() as Iterable<Service>) {
       const sel = svc.spec?.selector;
       if (!sel) continue;
-      const selector = Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',');
+      const selector = Object.entries(sel)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',');
       const endpoints = [...pods.values()]
         .filter((p) => p.metadata.namespace === svc.metadata.namespace && matches(p.metadata.labels, selector))
         .map((p, i) => ({
@@ -224,8 +235,7 @@ export class FakeCluster implements Cluster {
     const w: Write = { op: 'create', kind: 'deployments', name, dryRun: !!opts?.dryRun };
     this.writes.push(w);
     this.failIf('create', 'deployments', name);
-    if (this.store.get('deployments')!.has(`${ns}/${name}`))
-      throw apiError(409, 'AlreadyExists', `deployments.apps "${name}" already exists`);
+    if (this.store.get('deployments')!.has(`${ns}/${name}`)) throw apiError(409, 'AlreadyExists', `deployments.apps "${name}" already exists`);
     const obj = structuredClone(body) as Obj;
     obj.metadata.namespace = ns;
     this.admit?.(w, undefined, obj);

@@ -129,7 +129,12 @@ export function dep(name: string, o: DepOptions = {}): Deployment {
   const replicas = o.replicas ?? 3;
   const ready = o.ready ?? replicas;
   const enrolled = o.app !== null;
-  const live = o.live === true || (o.live === undefined && o.colour === 'blue' && enrolled) ? true : o.live === false || (o.live === undefined && o.colour === 'green' && enrolled) ? false : undefined;
+  const live =
+    o.live === true || (o.live === undefined && o.colour === 'blue' && enrolled)
+      ? true
+      : o.live === false || (o.live === undefined && o.colour === 'green' && enrolled)
+        ? false
+        : undefined;
   const annotations = { ...o.annotations, ...(key !== 'slot' && enrolled ? { [SLOT_LABEL_ANNOTATION]: key } : {}) };
   return deployment({
     name,

@@ -8,9 +8,26 @@ import { FakeCluster, webhookDenial } from './fake-cluster.ts';
 import { dep, harness, seedShop, svc } from './harness.ts';
 
 const records = [
-  { kind: 'switch', from: 'blue', to: 'green', at: '2026-01-01T10:00:00.000Z', by: 'alice', images: ['app=reg/shop:v2'], fromTemplate: 'aaaaaaaaaaaa', toTemplate: 'bbbbbbbbbbbb' },
+  {
+    kind: 'switch',
+    from: 'blue',
+    to: 'green',
+    at: '2026-01-01T10:00:00.000Z',
+    by: 'alice',
+    images: ['app=reg/shop:v2'],
+    fromTemplate: 'aaaaaaaaaaaa',
+    toTemplate: 'bbbbbbbbbbbb',
+  },
   { kind: 'rollback', from: 'green', to: 'blue', at: '2026-01-01T11:30:00.000Z', images: ['app=reg/shop:v1'] },
-  { kind: 'switch', from: 'blue', to: 'green', at: '2026-01-01T11:58:00.000Z', by: 'system:serviceaccount:ci:deployer', images: ['app=reg/shop:v3', 'init:db=reg/db:1'], forced: true },
+  {
+    kind: 'switch',
+    from: 'blue',
+    to: 'green',
+    at: '2026-01-01T11:58:00.000Z',
+    by: 'system:serviceaccount:ci:deployer',
+    images: ['app=reg/shop:v3', 'init:db=reg/db:1'],
+    forced: true,
+  },
 ];
 
 function withHistory(h: unknown[] | string | null = records) {
@@ -102,7 +119,11 @@ aborted: shop-green is back to the live version of shop; its pods roll back to i
     const w = h.cluster.realWrites();
     expect(w).toHaveLength(1);
     expect(w[0]!.type).toBe('json');
-    expect((w[0]!.patch as { op: string; path: string; value?: unknown }[])[0]).toEqual({ op: 'test', path: '/metadata/resourceVersion', value: green.metadata.resourceVersion });
+    expect((w[0]!.patch as { op: string; path: string; value?: unknown }[])[0]).toEqual({
+      op: 'test',
+      path: '/metadata/resourceVersion',
+      value: green.metadata.resourceVersion,
+    });
     // Now nothing is pending: a second abort is refused.
     expect((await h.run('abort', 'shop')).code).toBe(2);
   });

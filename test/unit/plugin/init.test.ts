@@ -79,7 +79,12 @@ describe('init (copy a single Deployment)', () => {
     expect(h.cluster.peek('deployments', 'shop')).toBeUndefined();
     // The app resolves: blue live, green idle, same version (stable).
     const st = appStatus(
-      resolveApp({ namespace: 'default', app: 'shop', deployments: await h.cluster.listDeployments('default'), services: await h.cluster.listServices('default') }),
+      resolveApp({
+        namespace: 'default',
+        app: 'shop',
+        deployments: await h.cluster.listDeployments('default'),
+        services: await h.cluster.listServices('default'),
+      }),
     );
     expect([st.live, st.phase, st.problems]).toEqual(['blue', 'stable', []]);
   });
@@ -146,7 +151,8 @@ nothing was changed
     h.cluster.stuck.add('shop-blue');
     const r = await h.run('init', 'shop', '--from', 'deployment/shop', '--timeout', '1s');
     expect(r.code).toBe(3);
-    expect(r.err).toBe(`error: timed out after 1s waiting for Deployment shop-blue to be available at 3 replicas: shop-blue is still rolling out (its controller has not observed generation 1)
+    expect(r.err)
+      .toBe(`error: timed out after 1s waiting for Deployment shop-blue to be available at 3 replicas: shop-blue is still rolling out (its controller has not observed generation 1)
 hint: the Service was not changed yet; run 'kubectl bg init shop --from deployment/shop' again to finish
 `);
     expect(h.cluster.peek<Service>('services', 'shop')!.spec!.selector).toEqual({ app: 'shop' });
@@ -166,7 +172,7 @@ Next: change it as usual, e.g. 'kubectl set image deployment/shop-blue web=IMAGE
   it('a refusal by the webhook when enrolling the Service: exit 2, the source stays', async () => {
     const h = fresh();
     h.cluster.admit = (w) => {
-      if (w.kind === 'services') throw webhookDenial('Service shop cannot send app shop\'s traffic to blue yet: shop-blue has 0/3 available replicas');
+      if (w.kind === 'services') throw webhookDenial("Service shop cannot send app shop's traffic to blue yet: shop-blue has 0/3 available replicas");
     };
     const r = await h.run('init', 'shop', '--from', 'deployment/shop');
     expect(r.code).toBe(2);
@@ -175,24 +181,14 @@ Next: change it as usual, e.g. 'kubectl set image deployment/shop-blue web=IMAGE
   });
 
   it.each([
-    [
-      'the source does not exist',
-      ['init', 'shop', '--from', 'deployment/nope'],
-      1,
-      'error: deployment/nope not found in namespace default\n',
-    ],
+    ['the source does not exist', ['init', 'shop', '--from', 'deployment/nope'], 1, 'error: deployment/nope not found in namespace default\n'],
     [
       'no --from for an app that is not enrolled',
       ['init', 'shop'],
       64,
-      "error: app shop is not enrolled and no Deployment to start from was given\nhint: kubectl bg init shop --from deployment/NAME\n",
+      'error: app shop is not enrolled and no Deployment to start from was given\nhint: kubectl bg init shop --from deployment/NAME\n',
     ],
-    [
-      'a malformed --from',
-      ['init', 'shop', '--from', 'service/shop'],
-      64,
-      'error: invalid value "service/shop" for --from: use deployment/NAME\n',
-    ],
+    ['a malformed --from', ['init', 'shop', '--from', 'service/shop'], 64, 'error: invalid value "service/shop" for --from: use deployment/NAME\n'],
     [
       '--service that does not exist',
       ['init', 'shop', '--from', 'deployment/shop', '--service', 'nope'],
@@ -245,9 +241,15 @@ describe('init (adopt a hand-made blue/green pair, as in the seeds)', () => {
       d.spec!.template!.metadata = { labels: { app: 'mon-app', environment: c, version: c === 'blue' ? 'v1.0.0' : 'v2.0.0' } };
       d.spec!.template!.spec!.containers![0]!.image = `localhost:32000/mon-app:${c === 'blue' ? 'v1.0.0' : 'v2.0.0'}`;
       h.cluster.put('deployments', d);
-      h.cluster.put('services', { ...plainService(`mon-app-${c}`, { app: 'mon-app', environment: c }), metadata: { name: `mon-app-${c}`, namespace: 'default', labels: { app: 'mon-app', environment: c } } });
+      h.cluster.put('services', {
+        ...plainService(`mon-app-${c}`, { app: 'mon-app', environment: c }),
+        metadata: { name: `mon-app-${c}`, namespace: 'default', labels: { app: 'mon-app', environment: c } },
+      });
     }
-    h.cluster.put('services', { ...plainService('mon-app', { app: 'mon-app', environment: 'green' }), metadata: { name: 'mon-app', namespace: 'default', labels: { app: 'mon-app' } } });
+    h.cluster.put('services', {
+      ...plainService('mon-app', { app: 'mon-app', environment: 'green' }),
+      metadata: { name: 'mon-app', namespace: 'default', labels: { app: 'mon-app' } },
+    });
     h.cluster.tick();
     return h;
   }
@@ -269,10 +271,19 @@ Next: change it as usual, e.g. 'kubectl set image deployment/mon-app-green web=I
       err: '',
     });
     // Pod templates untouched (no rollout), per-colour Services left alone.
-    expect(h.cluster.writes.filter((w) => w.kind === 'deployments').every((w) => JSON.stringify(w.patch).includes('"metadata"') && !JSON.stringify(w.patch).includes('spec'))).toBe(true);
+    expect(
+      h.cluster.writes
+        .filter((w) => w.kind === 'deployments')
+        .every((w) => JSON.stringify(w.patch).includes('"metadata"') && !JSON.stringify(w.patch).includes('spec')),
+    ).toBe(true);
     expect(h.cluster.peek<Service>('services', 'mon-app-blue')!.metadata.labels).toEqual({ app: 'mon-app', environment: 'blue' });
     const st = appStatus(
-      resolveApp({ namespace: 'default', app: 'mon-app', deployments: await h.cluster.listDeployments('default', 'bluegreen.io/app=mon-app'), services: await h.cluster.listServices('default', 'bluegreen.io/app=mon-app') }),
+      resolveApp({
+        namespace: 'default',
+        app: 'mon-app',
+        deployments: await h.cluster.listDeployments('default', 'bluegreen.io/app=mon-app'),
+        services: await h.cluster.listServices('default', 'bluegreen.io/app=mon-app'),
+      }),
     );
     expect([st.slotLabel, st.live, st.phase, st.problems]).toEqual(['environment', 'green', 'ready-to-switch', []]);
     // Twice: nothing to do.
@@ -291,7 +302,9 @@ Next: change it as usual, e.g. 'kubectl set image deployment/mon-app-green web=I
     h.cluster.put('services', s);
     const r = await h.run('init', 'mon-app', '--from', 'deployment/mon-app-blue');
     expect(r.code).toBe(0);
-    expect(r.out).toContain('deployment.apps/mon-app-green created (copy of mon-app-blue, environment=green, 0 replicas: idle, scaled down until a change is redirected to it)\n');
+    expect(r.out).toContain(
+      'deployment.apps/mon-app-green created (copy of mon-app-blue, environment=green, 0 replicas: idle, scaled down until a change is redirected to it)\n',
+    );
     const green = h.cluster.peek<Deployment>('deployments', 'mon-app-green')!;
     expect(green.spec!.selector!.matchLabels).toEqual({ app: 'mon-app', environment: 'green' });
     expect(green.spec!.template!.metadata!.labels).toEqual({ app: 'mon-app', environment: 'green', version: 'v1.0.0' });

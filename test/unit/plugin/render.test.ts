@@ -20,8 +20,28 @@ function status(over: Partial<AppStatus> = {}): AppStatus {
     phase: 'ready-to-switch',
     message: "green is rolled out and available; run 'kubectl bg switch shop'",
     colours: [
-      { colour: 'blue', deployment: 'shop-blue', role: 'live', images: ['app=reg/shop:v1'], desired: 3, ready: 3, available: 3, updated: 3, template: 'aaaaaaaaaaaa' },
-      { colour: 'green', deployment: 'shop-green', role: 'idle', images: ['app=reg/shop:v2'], desired: 3, ready: 3, available: 3, updated: 3, template: 'bbbbbbbbbbbb' },
+      {
+        colour: 'blue',
+        deployment: 'shop-blue',
+        role: 'live',
+        images: ['app=reg/shop:v1'],
+        desired: 3,
+        ready: 3,
+        available: 3,
+        updated: 3,
+        template: 'aaaaaaaaaaaa',
+      },
+      {
+        colour: 'green',
+        deployment: 'shop-green',
+        role: 'idle',
+        images: ['app=reg/shop:v2'],
+        desired: 3,
+        ready: 3,
+        available: 3,
+        updated: 3,
+        template: 'bbbbbbbbbbbb',
+      },
     ],
     lastSwitch: null,
     scaleDownAt: null,
@@ -43,8 +63,28 @@ const switched = status({
   message: "blue keeps the previous version warm; 'kubectl bg rollback shop' switches back at once",
   previewServices: ['shop-preview'],
   colours: [
-    { colour: 'blue', deployment: 'shop-blue', role: 'idle', images: ['init:migrate=reg/migrate:v1', 'app=reg/shop:v1'], desired: 3, ready: 3, available: 3, updated: 3, template: 'aaaaaaaaaaaa' },
-    { colour: 'green', deployment: 'shop-green', role: 'live', images: ['app=reg/shop:v2'], desired: 3, ready: 3, available: 3, updated: 3, template: 'bbbbbbbbbbbb' },
+    {
+      colour: 'blue',
+      deployment: 'shop-blue',
+      role: 'idle',
+      images: ['init:migrate=reg/migrate:v1', 'app=reg/shop:v1'],
+      desired: 3,
+      ready: 3,
+      available: 3,
+      updated: 3,
+      template: 'aaaaaaaaaaaa',
+    },
+    {
+      colour: 'green',
+      deployment: 'shop-green',
+      role: 'live',
+      images: ['app=reg/shop:v2'],
+      desired: 3,
+      ready: 3,
+      available: 3,
+      updated: 3,
+      template: 'bbbbbbbbbbbb',
+    },
   ],
   lastSwitch: { kind: 'switch', from: 'blue', to: 'green', at: '2026-01-01T11:55:00.000Z', by: 'alice' },
   scaleDownAt: '2026-01-01T12:05:00.000Z',
@@ -57,7 +97,17 @@ const degraded = status({
   phase: 'degraded',
   message: "app shop has 2 Services (a, b) and none is annotated bluegreen.io/role=active; run 'kubectl annotate service a bluegreen.io/role=active'",
   colours: [
-    { colour: 'blue', deployment: 'shop-blue', role: 'idle', images: ['app=reg/shop:v1'], desired: 2, ready: 1, available: 1, updated: 2, template: 'aaaaaaaaaaaa' },
+    {
+      colour: 'blue',
+      deployment: 'shop-blue',
+      role: 'idle',
+      images: ['app=reg/shop:v1'],
+      desired: 2,
+      ready: 1,
+      available: 1,
+      updated: 2,
+      template: 'aaaaaaaaaaaa',
+    },
   ],
   problems: [
     "app shop has 2 Services (a, b) and none is annotated bluegreen.io/role=active; run 'kubectl annotate service a bluegreen.io/role=active'",
@@ -185,8 +235,28 @@ describe('renderTable (many apps)', () => {
     slotLabel: 'environment',
     activeService: 'web',
     colours: [
-      { colour: 'blue', deployment: 'web-blue', role: 'live', images: ['web=reg/web:v7', 'sidecar=reg/proxy:1'], desired: 2, ready: 2, available: 2, updated: 2, template: 'cccccccccccc' },
-      { colour: 'green', deployment: 'web-green', role: 'idle', images: ['web=reg/web:v8', 'sidecar=reg/proxy:1'], desired: 2, ready: 1, available: 1, updated: 1, template: 'dddddddddddd' },
+      {
+        colour: 'blue',
+        deployment: 'web-blue',
+        role: 'live',
+        images: ['web=reg/web:v7', 'sidecar=reg/proxy:1'],
+        desired: 2,
+        ready: 2,
+        available: 2,
+        updated: 2,
+        template: 'cccccccccccc',
+      },
+      {
+        colour: 'green',
+        deployment: 'web-green',
+        role: 'idle',
+        images: ['web=reg/web:v8', 'sidecar=reg/proxy:1'],
+        desired: 2,
+        ready: 1,
+        available: 1,
+        updated: 1,
+        template: 'dddddddddddd',
+      },
     ],
   });
   it.each([
@@ -222,7 +292,9 @@ web   idle-rolling-out   blue   2/2 web=reg/web:v7,sidecar=reg/proxy:1   1/2 web
 
   it('colours phase and live colour without breaking the columns', () => {
     const coloured = renderTable([status(), switched], { paint: painter(true), now });
-    expect(coloured.split('\n')[1]).toBe('shop   \x1b[36mready-to-switch\x1b[0m   \x1b[34mblue\x1b[0m    3/3 reg/shop:v1                  3/3 reg/shop:v2   <none>         <none>');
+    expect(coloured.split('\n')[1]).toBe(
+      'shop   \x1b[36mready-to-switch\x1b[0m   \x1b[34mblue\x1b[0m    3/3 reg/shop:v1                  3/3 reg/shop:v2   <none>         <none>',
+    );
     expect(coloured.replace(/\x1b\[[0-9;]*m/g, '')).toBe(renderTable([status(), switched], { paint: plain, now }));
   });
 });
@@ -268,9 +340,31 @@ describe('kubectl-style ages', () => {
 
 describe('table helpers', () => {
   it('pads by visible width, three spaces apart, no trailing blanks', () => {
-    expect(table(['A', 'LONG HEADER', 'C'], [['xx', '', 'z'], ['y', 'b', '']])).toBe('A    LONG HEADER   C\nxx                 z\ny    b\n');
-    expect(columns([['\x1b[31mred\x1b[0m', 'x'], ['r', 'y']], '  ')).toBe('  \x1b[31mred\x1b[0m   x\n  r     y\n');
-    expect(fields([['Name', 'a'], ['Namespace', 'b'], ['', 'c']])).toBe('Name:      a\nNamespace: b\n           c\n');
+    expect(
+      table(
+        ['A', 'LONG HEADER', 'C'],
+        [
+          ['xx', '', 'z'],
+          ['y', 'b', ''],
+        ],
+      ),
+    ).toBe('A    LONG HEADER   C\nxx                 z\ny    b\n');
+    expect(
+      columns(
+        [
+          ['\x1b[31mred\x1b[0m', 'x'],
+          ['r', 'y'],
+        ],
+        '  ',
+      ),
+    ).toBe('  \x1b[31mred\x1b[0m   x\n  r     y\n');
+    expect(
+      fields([
+        ['Name', 'a'],
+        ['Namespace', 'b'],
+        ['', 'c'],
+      ]),
+    ).toBe('Name:      a\nNamespace: b\n           c\n');
   });
 });
 
@@ -279,7 +373,19 @@ describe('release checks in the tree', () => {
     const s = status({
       phase: 'checking',
       checks: [
-        { phase: 'pre', template: 'shop-smoke', colour: 'green', deployment: 'shop-green', version: 'bbbbbbbbbbbb', state: 'running', job: 'shop-green-pre-bbbbbbbb-x1', startedAt: '2026-01-01T11:59:50.000Z', finishedAt: null, reason: null, previous: null },
+        {
+          phase: 'pre',
+          template: 'shop-smoke',
+          colour: 'green',
+          deployment: 'shop-green',
+          version: 'bbbbbbbbbbbb',
+          state: 'running',
+          job: 'shop-green-pre-bbbbbbbb-x1',
+          startedAt: '2026-01-01T11:59:50.000Z',
+          finishedAt: null,
+          reason: null,
+          previous: null,
+        },
       ],
     });
     const lines = renderTree(s, { paint: plain, now }).split('\n');
@@ -289,20 +395,42 @@ describe('release checks in the tree', () => {
 });
 
 describe('the HPA in the tree', () => {
-  const follower = { name: 'shop', target: 'shop-blue', colour: 'blue' as const, follows: 'live' as const, minReplicas: 2, maxReplicas: 10, currentReplicas: 5, desiredReplicas: 6 };
-  const rows = (s: AppStatus) => renderTree(s, { paint: plain, now }).split('\n').filter((l) => /^HPA:|^ {6,}\S/.test(l) && !l.includes('└') && !l.includes('├'));
+  const follower = {
+    name: 'shop',
+    target: 'shop-blue',
+    colour: 'blue' as const,
+    follows: 'live' as const,
+    minReplicas: 2,
+    maxReplicas: 10,
+    currentReplicas: 5,
+    desiredReplicas: 6,
+  };
+  const rows = (s: AppStatus) =>
+    renderTree(s, { paint: plain, now })
+      .split('\n')
+      .filter((l) => /^HPA:|^ {6,}\S/.test(l) && !l.includes('└') && !l.includes('├'));
 
   it('one row per HPA: what it scales, which colour, its bounds, current and desired replicas', () => {
     expect(rows(status({ hpas: [follower] }))).toEqual(['HPA:         shop scales shop-blue, blue (live): 2-10 replicas, 5 current, 6 desired']);
   });
 
   it('a warning after the rows (or on its own row when no HPA scales a colour)', () => {
-    const onIdle = { ...follower, name: 'shop-green', target: 'shop-green', colour: 'green' as const, follows: 'idle' as const, currentReplicas: 2, desiredReplicas: 2 };
+    const onIdle = {
+      ...follower,
+      name: 'shop-green',
+      target: 'shop-green',
+      colour: 'green' as const,
+      follows: 'idle' as const,
+      currentReplicas: 2,
+      desiredReplicas: 2,
+    };
     expect(rows(status({ hpas: [follower, onIdle], hpaWarning: 'app shop has 2 HorizontalPodAutoscalers' }))).toEqual([
       'HPA:         shop scales shop-blue, blue (live): 2-10 replicas, 5 current, 6 desired',
       '             shop-green scales shop-green, green (idle): 2-10 replicas, 2 current',
       '             app shop has 2 HorizontalPodAutoscalers',
     ]);
-    expect(rows(status({ hpaWarning: 'HorizontalPodAutoscaler worker scales Deployment/x' }))).toEqual(['HPA:         HorizontalPodAutoscaler worker scales Deployment/x']);
+    expect(rows(status({ hpaWarning: 'HorizontalPodAutoscaler worker scales Deployment/x' }))).toEqual([
+      'HPA:         HorizontalPodAutoscaler worker scales Deployment/x',
+    ]);
   });
 });

@@ -70,7 +70,7 @@ hint: enrol it with 'kubectl bg init nope --from deployment/<name>'
     const h = rollingOut();
     const r = await h.run('status', 'shop', '-n', 'prod');
     expect(r.code).toBe(1);
-    expect(r.err).toContain("app shop is not enrolled in namespace prod");
+    expect(r.err).toContain('app shop is not enrolled in namespace prod');
     expect(r.err).toContain("'kubectl bg init shop -n prod --from deployment/<name>'");
   });
 
@@ -80,7 +80,27 @@ hint: enrol it with 'kubectl bg init nope --from deployment/<name>'
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.out) as AppStatus;
     expect(Object.keys(doc).sort()).toEqual(
-      ['activeService', 'app', 'checks', 'colours', 'declaredBy', 'hpaWarning', 'hpas', 'idle', 'lastChange', 'lastSwitch', 'live', 'message', 'namespace', 'pending', 'phase', 'previewServices', 'problems', 'scaleDownAt', 'slotLabel'].sort(),
+      [
+        'activeService',
+        'app',
+        'checks',
+        'colours',
+        'declaredBy',
+        'hpaWarning',
+        'hpas',
+        'idle',
+        'lastChange',
+        'lastSwitch',
+        'live',
+        'message',
+        'namespace',
+        'pending',
+        'phase',
+        'previewServices',
+        'problems',
+        'scaleDownAt',
+        'slotLabel',
+      ].sort(),
     );
     expect(doc).toMatchObject({
       app: 'shop',
@@ -115,7 +135,10 @@ describe('status (all apps)', () => {
   function twoNamespaces() {
     const h = harness();
     seedShop(h.cluster);
-    h.cluster.put('deployments', { ...dep('web-blue', { app: 'web', colour: 'blue', replicas: 2, image: 'reg/web:1' }), metadata: { ...dep('web-blue', { app: 'web', colour: 'blue' }).metadata, namespace: 'prod' } });
+    h.cluster.put('deployments', {
+      ...dep('web-blue', { app: 'web', colour: 'blue', replicas: 2, image: 'reg/web:1' }),
+      metadata: { ...dep('web-blue', { app: 'web', colour: 'blue' }).metadata, namespace: 'prod' },
+    });
     h.cluster.put('services', { ...svc('web', { app: 'web' }), metadata: { ...svc('web', { app: 'web' }).metadata, namespace: 'prod' } });
     h.cluster.tick();
     return h;

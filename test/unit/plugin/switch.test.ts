@@ -30,7 +30,22 @@ const live = (c: FakeCluster, name: string) => c.peek<Deployment>('deployments',
 const selector = (c: FakeCluster, name = 'shop') => c.peek<Service>('services', name)!.spec?.selector;
 
 describe('switch with a change pending for the idle colour', () => {
-  const record = JSON.stringify({ v: 1, template: { spec: { containers: [{ name: 'app', image: 'registry.example/shop:v3' }] } }, hash: 'h', bases: {}, from: 'blue', to: 'green', minReplicas: 3, summary: 'image change', by: 'bob', request: 'req-9', at: '2026-01-01T11:59:58.000Z', deployment: 'u', base: '1', sig: 's' });
+  const record = JSON.stringify({
+    v: 1,
+    template: { spec: { containers: [{ name: 'app', image: 'registry.example/shop:v3' }] } },
+    hash: 'h',
+    bases: {},
+    from: 'blue',
+    to: 'green',
+    minReplicas: 3,
+    summary: 'image change',
+    by: 'bob',
+    request: 'req-9',
+    at: '2026-01-01T11:59:58.000Z',
+    deployment: 'u',
+    base: '1',
+    sig: 's',
+  });
   const pending = () => {
     const h = ready();
     seedShop(h.cluster, { preview: true, blue: { annotations: { 'bluegreen.io/pending-change': record } } });
@@ -41,7 +56,9 @@ describe('switch with a change pending for the idle colour', () => {
     const h = pending();
     const r = await h.run('switch', 'shop');
     expect(r.code).toBe(2);
-    expect(r.err).toContain('cannot switch shop to green: the image change by bob (2s ago) recorded on shop-blue has not reached shop-green yet; it is being applied');
+    expect(r.err).toContain(
+      'cannot switch shop to green: the image change by bob (2s ago) recorded on shop-blue has not reached shop-green yet; it is being applied',
+    );
     expect(r.err).toContain("'kubectl bg switch shop --wait' waits for it to land and roll out");
     expect(h.cluster.realWrites()).toEqual([]);
   });
@@ -56,7 +73,10 @@ describe('switch with a change pending for the idle colour', () => {
         if (n !== 3) return;
         // The reconciler: the change and its outcome land on shop-green.
         const g = h.cluster.peek<Deployment>('deployments', 'shop-green')!;
-        g.metadata.annotations = { ...g.metadata.annotations, 'bluegreen.io/last-change': JSON.stringify({ request: 'req-9', applied: true, at: '2026-01-01T11:59:58.000Z' }) };
+        g.metadata.annotations = {
+          ...g.metadata.annotations,
+          'bluegreen.io/last-change': JSON.stringify({ request: 'req-9', applied: true, at: '2026-01-01T11:59:58.000Z' }),
+        };
         h.cluster.put('deployments', g);
         settledAt = n;
       },
@@ -64,7 +84,9 @@ describe('switch with a change pending for the idle colour', () => {
     const r = await hs.run('switch', 'shop', '--wait');
     expect(settledAt).toBe(3);
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/^waiting for the change recorded for the idle colour to land and roll out \(timeout 5m\): cannot switch shop to green: the image change by bob/);
+    expect(r.out).toMatch(
+      /^waiting for the change recorded for the idle colour to land and roll out \(timeout 5m\): cannot switch shop to green: the image change by bob/,
+    );
     expect(selector(h.cluster)).toEqual({ app: 'shop', slot: 'green' });
   });
 });
@@ -86,7 +108,14 @@ describe('switch', () => {
     const ann = h.cluster.peek<Service>('services', 'shop')!.metadata.annotations!;
     expect(ann[SCALE_DOWN_AT_ANNOTATION]).toBe('2026-01-01T12:10:00.000Z');
     expect(parseHistory(ann[HISTORY_ANNOTATION]).records).toEqual([
-      expect.objectContaining({ kind: 'switch', from: 'blue', to: 'green', at: '2026-01-01T12:00:00.000Z', by: 'alice', images: ['app=registry.example/shop:v2'] }),
+      expect.objectContaining({
+        kind: 'switch',
+        from: 'blue',
+        to: 'green',
+        at: '2026-01-01T12:00:00.000Z',
+        by: 'alice',
+        images: ['app=registry.example/shop:v2'],
+      }),
     ]);
     // The Service patch carried the resourceVersion it was planned from.
     const svcPatch = h.cluster.realWrites().find((w) => w.kind === 'services' && w.name === 'shop')!.patch as { metadata: { resourceVersion: string } };
@@ -154,7 +183,7 @@ hint: kubectl bg init shop --from deployment/<name>
   it("--dry-run shows the webhook's refusal, exit 2", async () => {
     const h = ready({ preview: false });
     h.cluster.admit = (w) => {
-      if (w.kind === 'services') throw webhookDenial('Service shop cannot send app shop\'s traffic to green yet: shop-green has 2/3 available replicas');
+      if (w.kind === 'services') throw webhookDenial("Service shop cannot send app shop's traffic to green yet: shop-green has 2/3 available replicas");
     };
     const before = h.cluster.snapshot();
     const r = await h.run('switch', 'shop', '--dry-run');
@@ -236,7 +265,8 @@ hint: kubectl bg switch shop
   it('a refusal by the webhook on the real patch: exit 2, the live label put back', async () => {
     const h = ready({ preview: false });
     h.cluster.admit = (w) => {
-      if (w.kind === 'services' && !w.dryRun) throw webhookDenial('Service shop cannot send app shop\'s traffic to green yet: a change is being redirected to shop-green right now (1s ago)');
+      if (w.kind === 'services' && !w.dryRun)
+        throw webhookDenial("Service shop cannot send app shop's traffic to green yet: a change is being redirected to shop-green right now (1s ago)");
     };
     const r = await h.run('switch', 'shop');
     expect(r.code).toBe(2);
@@ -313,7 +343,10 @@ describe('rollback', () => {
     h.cluster.put('deployments', green);
     h.cluster.put(
       'services',
-      svc('shop', { selector: { app: 'shop', slot: 'green' }, annotations: { [HISTORY_ANNOTATION]: JSON.stringify([record]), [SCALE_DOWN_AT_ANNOTATION]: '2026-01-01T11:10:00.000Z' } }),
+      svc('shop', {
+        selector: { app: 'shop', slot: 'green' },
+        annotations: { [HISTORY_ANNOTATION]: JSON.stringify([record]), [SCALE_DOWN_AT_ANNOTATION]: '2026-01-01T11:10:00.000Z' },
+      }),
     );
     if (o.stuck) h.cluster.stuck.add('shop-blue');
     h.cluster.tick();
@@ -349,7 +382,12 @@ waiting for shop-blue to be available at 3 replicas (timeout 5m)
 shop-blue is available
 rollback shop in namespace default: green -> blue
   Deployment/shop-blue    label bluegreen.io/live: false -> true`);
-    expect(h.cluster.realWrites().map((w) => `${w.op} ${w.kind}/${w.name} ${JSON.stringify(w.patch)}`).slice(0, 2)).toEqual([
+    expect(
+      h.cluster
+        .realWrites()
+        .map((w) => `${w.op} ${w.kind}/${w.name} ${JSON.stringify(w.patch)}`)
+        .slice(0, 2),
+    ).toEqual([
       // The due scale-down is cleared first, so the webhook's loop does not scale blue down again.
       expect.stringMatching(/^patch services\/shop \{"metadata":\{"resourceVersion":"\d+","annotations":\{"bluegreen.io\/scale-down-at":null\}\}\}$/),
       'patch deployments/shop-blue {"spec":{"replicas":3}}',
@@ -362,7 +400,9 @@ rollback shop in namespace default: green -> blue
     const h = afterSwitch({ blueReplicas: 0, stuck: true });
     const r = await h.run('rollback', 'shop', '--timeout', '2s');
     expect(r.code).toBe(3);
-    expect(r.err).toBe('error: timed out after 2s waiting for Deployment shop-blue to be available at 3 replicas: shop-blue is still rolling out (its controller has not observed generation 3)\n');
+    expect(r.err).toBe(
+      'error: timed out after 2s waiting for Deployment shop-blue to be available at 3 replicas: shop-blue is still rolling out (its controller has not observed generation 3)\n',
+    );
     expect(selector(h.cluster)).toEqual({ app: 'shop', slot: 'green' });
   });
 

@@ -14,13 +14,22 @@ import {
 import { webhookCommand } from '../../../src/webhook/flags.ts';
 
 const base: WebhookOptions = { client: { url: 'https://127.0.0.1:9443' }, caBundle: 'Q0E=', excludeNamespaces: ['kube-system'] };
-const hooks = (o: WebhookOptions) => [...mutatingConfiguration(o).webhooks, ...validatingConfiguration(o).webhooks] as { name: string; matchConditions?: { name: string; expression: string }[] }[];
+const hooks = (o: WebhookOptions) =>
+  [...mutatingConfiguration(o).webhooks, ...validatingConfiguration(o).webhooks] as {
+    name: string;
+    matchConditions?: { name: string; expression: string }[];
+  }[];
 
 describe('break-glass matchConditions', () => {
   it('default: every webhook skips kube-bluegreen:break-glass', () => {
     expect(BREAK_GLASS_GROUP).toBe('kube-bluegreen:break-glass');
     const all = hooks(base);
-    expect(all.map((w) => w.name)).toEqual(['deployments.mutate.bluegreen.io', 'deployments.validate.bluegreen.io', 'services.validate.bluegreen.io', 'scale.validate.bluegreen.io']);
+    expect(all.map((w) => w.name)).toEqual([
+      'deployments.mutate.bluegreen.io',
+      'deployments.validate.bluegreen.io',
+      'services.validate.bluegreen.io',
+      'scale.validate.bluegreen.io',
+    ]);
     const cond = { name: 'not-break-glass', expression: "!has(request.userInfo.groups) || !('kube-bluegreen:break-glass' in request.userInfo.groups)" };
     for (const w of all) expect(w.matchConditions?.at(-1), w.name).toEqual(cond);
   });
@@ -32,9 +41,12 @@ describe('break-glass matchConditions', () => {
   });
 
   it('another group, or none', () => {
-    for (const w of hooks({ ...base, breakGlassGroup: 'ops:emergency' })) expect(w.matchConditions?.at(-1)?.expression, w.name).toContain("!('ops:emergency' in request.userInfo.groups)");
+    for (const w of hooks({ ...base, breakGlassGroup: 'ops:emergency' }))
+      expect(w.matchConditions?.at(-1)?.expression, w.name).toContain("!('ops:emergency' in request.userInfo.groups)");
     const none = hooks({ ...base, breakGlassGroup: '' });
-    expect(none.find((w) => w.name === 'deployments.validate.bluegreen.io')?.matchConditions).toEqual([{ name: 'needs-a-look', expression: DEPLOYMENT_VALIDATE_CONDITION }]);
+    expect(none.find((w) => w.name === 'deployments.validate.bluegreen.io')?.matchConditions).toEqual([
+      { name: 'needs-a-look', expression: DEPLOYMENT_VALIDATE_CONDITION },
+    ]);
     for (const w of none.filter((x) => x.name !== 'deployments.validate.bluegreen.io')) expect(w.matchConditions, w.name).toBeUndefined();
   });
 

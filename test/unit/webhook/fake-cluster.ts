@@ -18,7 +18,8 @@ type Obj = { metadata: { name?: string; namespace?: string; resourceVersion?: st
 
 function mergePatch(target: unknown, patch: unknown): unknown {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const out: Record<string, unknown> =
+    typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);
@@ -114,7 +115,15 @@ export class FakeCluster implements WebhookCluster {
     return { namespace, app, deployments: mine('deployments', this.deployments), services: mine('services', this.services), hpas: mine('hpas', this.hpas) };
   }
 
-  private patch<T extends Obj>(kind: 'deployment' | 'service' | 'hpa', map: Map<string, T>, ns: string, name: string, patch: unknown, type: PatchType, o?: CallOptions): T {
+  private patch<T extends Obj>(
+    kind: 'deployment' | 'service' | 'hpa',
+    map: Map<string, T>,
+    ns: string,
+    name: string,
+    patch: unknown,
+    type: PatchType,
+    o?: CallOptions,
+  ): T {
     const cur = map.get(this.key(ns, name));
     if (!cur) throw new ApiError(404, 'NotFound', `${kind}s "${name}" not found`, {});
     let next: T;
@@ -125,16 +134,29 @@ export class FakeCluster implements WebhookCluster {
         const err = e as Error & { name?: string };
         // As the API server answers a patch it cannot apply: a generic message, the cause in details.
         const cause = err.name === 'TEST_OPERATION_FAILED' ? 'testing value failed: test failed' : err.message;
-        throw new ApiError(422, '', 'the server rejected our request due to an error in our request', { details: { causes: [{ reason: 'UnexpectedServerResponse', message: cause }] } });
+        throw new ApiError(422, '', 'the server rejected our request due to an error in our request', {
+          details: { causes: [{ reason: 'UnexpectedServerResponse', message: cause }] },
+        });
       }
     } else {
       const want = (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
       if (want !== undefined && want !== cur.metadata.resourceVersion)
-        throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${kind}s "${name}": the object has been modified; please apply your changes to the latest version and try again`, {});
+        throw new ApiError(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${kind}s "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          {},
+        );
       next = mergePatch(structuredClone(cur), patch) as T;
     }
     const invalid = this.validate(kind, next);
-    if (invalid) throw new ApiError(422, 'Invalid', `${kind === 'deployment' ? 'Deployment' : kind === 'service' ? 'Service' : 'HorizontalPodAutoscaler'}.${kind === 'hpa' ? 'autoscaling' : 'apps'} "${name}" is invalid: ${invalid}`, {});
+    if (invalid)
+      throw new ApiError(
+        422,
+        'Invalid',
+        `${kind === 'deployment' ? 'Deployment' : kind === 'service' ? 'Service' : 'HorizontalPodAutoscaler'}.${kind === 'hpa' ? 'autoscaling' : 'apps'} "${name}" is invalid: ${invalid}`,
+        {},
+      );
     if (!jsonEqual(cur.spec ?? null, next.spec ?? null)) next.metadata.generation = (cur.metadata.generation ?? 1) + 1;
     if (o?.dryRun) return structuredClone({ ...next, metadata: { ...next.metadata, resourceVersion: cur.metadata.resourceVersion } });
     next.metadata.resourceVersion = this.nextRv();

@@ -60,13 +60,17 @@ function harness(o: { store: EnrolledObjectStore; cluster?: FakeCluster | null }
 }
 
 function fromFixture(f: Fixture, o: { synced?: boolean } = {}) {
-  return harness({ store: storeOf(f.cluster.deployments, f.cluster.services, o.synced ?? true), cluster: clusterOf(f.cluster.deployments, f.cluster.services) });
+  return harness({
+    store: storeOf(f.cluster.deployments, f.cluster.services, o.synced ?? true),
+    cluster: clusterOf(f.cluster.deployments, f.cluster.services),
+  });
 }
 
 const slim = (d: Deployment) => slimObject('deployment', d);
 
 /** Calls that write (dry runs do not count). */
-const writes = (c: FakeCluster) => c.calls.filter((x) => (x.method === 'patchDeployment' || x.method === 'patchService' || x.method === 'createEvent') && !x.dryRun);
+const writes = (c: FakeCluster) =>
+  c.calls.filter((x) => (x.method === 'patchDeployment' || x.method === 'patchService' || x.method === 'createEvent') && !x.dryRun);
 
 const decodePatch = (b64: string | undefined) => (b64 === undefined ? undefined : JSON.parse(Buffer.from(b64, 'base64').toString('utf8')));
 const counter = async (m: Metrics, name: keyof Metrics, labels: Record<string, string>) => {
@@ -84,7 +88,10 @@ describe('handleAdmission: a redirect writes nothing; it checks, then patches th
     const { deps, cluster } = fromFixture(setImage);
     const out = await handleAdmission('mutate', setImage.review, deps);
     const req = setImage.review.request;
-    expect(cluster.calls.map((c) => `${c.method} ${c.name}${c.dryRun ? ' (dry run)' : ''}`).sort()).toEqual(['mayPatchDeployment shop-green', 'patchDeployment shop-green (dry run)']);
+    expect(cluster.calls.map((c) => `${c.method} ${c.name}${c.dryRun ? ' (dry run)' : ''}`).sort()).toEqual([
+      'mayPatchDeployment shop-green',
+      'patchDeployment shop-green (dry run)',
+    ]);
     expect(writes(cluster)).toEqual([]);
     expect(cluster.getDeployment('fixtures', 'shop-green')!.spec!.template!.spec!.containers![0]!.image).toBe('registry.example/shop:v1');
     expect(out.status).toBe(200);
@@ -111,7 +118,11 @@ describe('handleAdmission: a redirect writes nothing; it checks, then patches th
     const { deps, cluster } = fromFixture(dryRun);
     expect(dryRun.review.request.dryRun).toBe(true);
     const dry = await handleAdmission('mutate', dryRun.review, deps);
-    const wet = await handleAdmission('mutate', edit(dryRun.review, (r) => (r.request.dryRun = false)), deps);
+    const wet = await handleAdmission(
+      'mutate',
+      edit(dryRun.review, (r) => (r.request.dryRun = false)),
+      deps,
+    );
     expect(dry).toEqual(wet);
     expect(writes(cluster)).toEqual([]);
     expect(dry.body.response.warnings).toEqual([SET_IMAGE_WARNING, 'shop-green was running another version; this change replaces it']);
@@ -123,13 +134,15 @@ describe('handleAdmission: a redirect writes nothing; it checks, then patches th
       name: 'the user may not patch the idle colour',
       arrange: (c: FakeCluster) => (c.mayPatch = () => false),
       code: 403,
-      message: /^shop-blue is the live colour of app shop, so this image change has to go to shop-green \(idle\), and user "kubernetes-admin" may not patch deployment shop-green in namespace fixtures\. Nothing was changed/,
+      message:
+        /^shop-blue is the live colour of app shop, so this image change has to go to shop-green \(idle\), and user "kubernetes-admin" may not patch deployment shop-green in namespace fixtures\. Nothing was changed/,
     },
     {
       name: 'the idle Deployment would refuse the template',
       arrange: (c: FakeCluster) => (c.validate = () => 'spec.template.spec.containers[0].image: Invalid value'),
       code: 422,
-      message: /^this image change was to go to shop-green \(idle\), which would not accept it: Deployment\.apps "shop-green" is invalid: spec\.template\.spec\.containers\[0\]\.image: Invalid value\. Nothing was changed: shop-blue \(live\) keeps its template$/,
+      message:
+        /^this image change was to go to shop-green \(idle\), which would not accept it: Deployment\.apps "shop-green" is invalid: spec\.template\.spec\.containers\[0\]\.image: Invalid value\. Nothing was changed: shop-blue \(live\) keeps its template$/,
     },
     {
       name: 'the idle Deployment vanished',
@@ -267,7 +280,13 @@ describe('handleAdmission: answers', () => {
 
   it.each([
     { name: 'not an object', body: 'x', uid: '', message: 'malformed AdmissionReview: body is not a JSON object', reason: 'malformed' },
-    { name: 'no uid', body: edit(setImage.review, (r) => delete (r.request as { uid?: string }).uid), uid: '', message: 'malformed AdmissionReview: request.uid is missing', reason: 'malformed' },
+    {
+      name: 'no uid',
+      body: edit(setImage.review, (r) => delete (r.request as { uid?: string }).uid),
+      uid: '',
+      message: 'malformed AdmissionReview: request.uid is missing',
+      reason: 'malformed',
+    },
     {
       name: 'wrong apiVersion, uid readable',
       body: { ...setImage.review, apiVersion: 'admission.k8s.io/v1beta1' },
@@ -297,7 +316,11 @@ describe('handleAdmission: answers', () => {
     const out = await handleAdmission('mutate', body, deps);
     expect(out).toEqual({
       status: 400,
-      body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } } },
+      body: {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        response: { uid, allowed: false, status: { code: 400, reason: 'BadRequest', message } },
+      },
     });
     expect(writes(cluster)).toEqual([]);
     expect(await counter(deps.metrics, 'badRequests', { reason })).toBe(1);
@@ -324,7 +347,9 @@ describe('handleAdmission: fresh reads where the cache must not decide alone', (
     failing.watchingNow = () => false;
     const h = harness({ store: failing, cluster: clusterOf([s.blue, s.green], [s.svc]) });
     const out = await handleAdmission('validate', body, h.deps);
-    expect(h.cluster.calls.map((c) => `${c.method} ${c.namespace}/${c.name} ${c.known === undefined ? 'by label' : 'by name'}`)).toEqual(['readApp prod/shop by label']);
+    expect(h.cluster.calls.map((c) => `${c.method} ${c.namespace}/${c.name} ${c.known === undefined ? 'by label' : 'by name'}`)).toEqual([
+      'readApp prod/shop by label',
+    ]);
     expect(out.body.response).toEqual({ uid: 'u-sw', allowed: true });
   });
 
@@ -358,7 +383,11 @@ describe('handleAdmission: fresh reads where the cache must not decide alone', (
     cluster.fail('readApp', new Error('connection refused'));
     const out = await handleAdmission('validate', body, deps);
     expect(out.body.response.allowed).toBe(false);
-    expect(out.body.response.status).toEqual({ code: 500, reason: 'InternalError', message: 'could not read app shop afresh to check this change: connection refused; nothing was changed. Run your command again' });
+    expect(out.body.response.status).toEqual({
+      code: 500,
+      reason: 'InternalError',
+      message: 'could not read app shop afresh to check this change: connection refused; nothing was changed. Run your command again',
+    });
   });
 
   it('without a cluster the cache decides', async () => {
@@ -370,9 +399,23 @@ describe('handleAdmission: fresh reads where the cache must not decide alone', (
 
   it.each([
     { name: 'at mutate', endpoint: 'mutate' as const, body },
-    { name: 'selector unchanged', endpoint: 'validate' as const, body: review(serviceUpdate(s.svc, edit(s.svc, (c) => (c.metadata.annotations!.x = 'y')), { uid: 'u' })) },
+    {
+      name: 'selector unchanged',
+      endpoint: 'validate' as const,
+      body: review(
+        serviceUpdate(
+          s.svc,
+          edit(s.svc, (c) => (c.metadata.annotations!.x = 'y')),
+          { uid: 'u' },
+        ),
+      ),
+    },
     { name: 'a Deployment with no template or replicas change', endpoint: 'validate' as const, body: review(deploymentUpdate(s.green, s.green, { uid: 'u' })) },
-    { name: 'a dry run of an idle template change (the checks of a redirect)', endpoint: 'validate' as const, body: review(deploymentUpdate(s.green, withImage(s.green, IMAGE_V2), { uid: 'u', dryRun: true })) },
+    {
+      name: 'a dry run of an idle template change (the checks of a redirect)',
+      endpoint: 'validate' as const,
+      body: review(deploymentUpdate(s.green, withImage(s.green, IMAGE_V2), { uid: 'u', dryRun: true })),
+    },
   ])('no fresh read $name', async ({ endpoint, body: b }) => {
     const { deps, cluster } = harness({ store: storeOf([s.blue, s.green], [s.svc]), cluster: clusterOf([s.blue, s.green], [s.svc]) });
     await handleAdmission(endpoint, b, deps);
@@ -382,11 +425,14 @@ describe('handleAdmission: fresh reads where the cache must not decide alone', (
 
 describe('slimObject: the cache keeps only what the decisions read', () => {
   it('drops managedFields, foreign annotations (last-applied-configuration), status conditions; of a Service all but the selector', () => {
-    const d = edit(deployment({ colour: 'blue', annotations: { [PENDING_CHANGE_ANNOTATION]: 'r', 'kubectl.kubernetes.io/last-applied-configuration': '{"big":1}' } }), (c) => {
-      (c.metadata as Record<string, unknown>).managedFields = [{ manager: 'kubectl' }];
-      c.spec!.strategy = { type: 'RollingUpdate' };
-      c.status!.conditions = [{ type: 'Available', status: 'True', message: 'long text' }];
-    });
+    const d = edit(
+      deployment({ colour: 'blue', annotations: { [PENDING_CHANGE_ANNOTATION]: 'r', 'kubectl.kubernetes.io/last-applied-configuration': '{"big":1}' } }),
+      (c) => {
+        (c.metadata as Record<string, unknown>).managedFields = [{ manager: 'kubectl' }];
+        c.spec!.strategy = { type: 'RollingUpdate' };
+        c.status!.conditions = [{ type: 'Available', status: 'True', message: 'long text' }];
+      },
+    );
     const sl = slimObject('deployment', d);
     const { name, namespace, uid, resourceVersion, generation, labels } = d.metadata;
     expect(sl.metadata).toEqual({ name, namespace, uid, resourceVersion, generation, labels, annotations: { [PENDING_CHANGE_ANNOTATION]: 'r' } });
@@ -441,7 +487,10 @@ describe('EnrolledObjectStore', () => {
 
   it('an object losing its app label leaves; an app with nothing left disappears', () => {
     const st = storeOf([blue], []);
-    st.upsert('deployment', edit(blue, (c) => delete c.metadata.labels!['bluegreen.io/app']));
+    st.upsert(
+      'deployment',
+      edit(blue, (c) => delete c.metadata.labels!['bluegreen.io/app']),
+    );
     expect(st.size).toBe(0);
     expect(st.view('prod', 'shop')).toBeUndefined();
     expect(st.appOfDeployment('prod', 'shop-blue')).toBeUndefined();
@@ -489,7 +538,10 @@ describe('EnrolledObjectStore', () => {
     const seen: string[] = [];
     const off = st.onChange((ns, app) => seen.push(`${ns}/${app}`));
     st.upsert('deployment', blue);
-    st.upsert('deployment', edit(blue, (c) => (c.metadata.labels!['bluegreen.io/app'] = 'web')));
+    st.upsert(
+      'deployment',
+      edit(blue, (c) => (c.metadata.labels!['bluegreen.io/app'] = 'web')),
+    );
     off();
     st.upsert('deployment', green);
     expect(seen).toEqual(['prod/shop', 'prod/shop', 'prod/web']);

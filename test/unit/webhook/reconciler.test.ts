@@ -13,7 +13,23 @@ import { EnrolledObjectStore } from '../../../src/webhook/cache.ts';
 import { LeaderElector } from '../../../src/webhook/leader.ts';
 import { createLogger } from '../../../src/webhook/logger.ts';
 import { Reconciler } from '../../../src/webhook/reconciler.ts';
-import { annotated, CTX, deploymentUpdate, edit, hpa, IMAGE_V1, IMAGE_V2, NOW, SEAL, sealedRecord, selecting, serviceUpdate, shop, type ShopOptions, withImage } from '../core/builders.ts';
+import {
+  annotated,
+  CTX,
+  deploymentUpdate,
+  edit,
+  hpa,
+  IMAGE_V1,
+  IMAGE_V2,
+  NOW,
+  SEAL,
+  sealedRecord,
+  selecting,
+  serviceUpdate,
+  shop,
+  type ShopOptions,
+  withImage,
+} from '../core/builders.ts';
 import { FakeCluster } from './fake-cluster.ts';
 
 const log = createLogger('silent');
@@ -67,7 +83,7 @@ describe('Reconciler: a recorded change', () => {
       ['shop-blue', 'ChangeRedirected', 'Normal'],
       ['shop-green', 'RedirectedChange', 'Normal'],
     ]);
-    expect(w.cluster.events[0]!.message).toBe("the image change by alice went to shop-green (idle); shop-blue kept its template");
+    expect(w.cluster.events[0]!.message).toBe('the image change by alice went to shop-green (idle); shop-blue kept its template');
   });
 
   it('is idempotent: a second pass (a retry, a resync, a restarted webhook) writes nothing', async () => {
@@ -94,11 +110,17 @@ describe('Reconciler: a recorded change', () => {
   it('a change the idle colour refuses is reported (annotation, Warning Events), not lost silently', async () => {
     const w = world();
     await setImageOnLive(w, IMAGE_V2);
-    w.cluster.validate = (kind, o) => (kind === 'deployment' && image(o as Deployment) === IMAGE_V2 && o.metadata.name === 'shop-green' ? 'spec.template: Invalid value' : undefined);
+    w.cluster.validate = (kind, o) =>
+      kind === 'deployment' && image(o as Deployment) === IMAGE_V2 && o.metadata.name === 'shop-green' ? 'spec.template: Invalid value' : undefined;
     await w.reconciler.reconcile('prod', 'shop');
     const green = w.cluster.getDeployment('prod', 'shop-green')!;
     expect(image(green)).toBe(IMAGE_V1);
-    expect(JSON.parse(green.metadata.annotations![LAST_CHANGE_ANNOTATION]!)).toMatchObject({ by: 'alice', request: 'req-1', applied: false, images: [`app=${IMAGE_V2}`] });
+    expect(JSON.parse(green.metadata.annotations![LAST_CHANGE_ANNOTATION]!)).toMatchObject({
+      by: 'alice',
+      request: 'req-1',
+      applied: false,
+      images: [`app=${IMAGE_V2}`],
+    });
     expect(JSON.parse(green.metadata.annotations![LAST_CHANGE_ANNOTATION]!).reason).toMatch(/^shop-green refused it: .*spec\.template: Invalid value/);
     expect(w.cluster.events.map((e) => [e.involvedObject.name, e.reason, e.type])).toEqual([
       ['shop-blue', 'ChangeNotApplied', 'Warning'],
@@ -118,7 +140,12 @@ describe('Reconciler: a recorded change', () => {
 
   it('a record planted by hand (not sealed) is removed with a Warning, nothing applied', async () => {
     const w = world();
-    await w.cluster.patchDeployment('prod', 'shop-blue', { metadata: { annotations: { [PENDING_CHANGE_ANNOTATION]: JSON.stringify({ v: 1, template: withImage(w.s.blue, 'evil:1').spec!.template }) } } }, 'merge');
+    await w.cluster.patchDeployment(
+      'prod',
+      'shop-blue',
+      { metadata: { annotations: { [PENDING_CHANGE_ANNOTATION]: JSON.stringify({ v: 1, template: withImage(w.s.blue, 'evil:1').spec!.template }) } } },
+      'merge',
+    );
     w.sync();
     await w.reconciler.reconcile('prod', 'shop');
     expect(image(w.cluster.getDeployment('prod', 'shop-green'))).toBe(IMAGE_V1);
@@ -153,8 +180,20 @@ describe('Reconciler: live labels and the scale-down act on a fresh read', () =>
 
   it('a stale snapshot (cache: blue live, green due for scale-down) with the cluster rolled back to green: green is never scaled down', async () => {
     const w = world();
-    const history = appendHistory([], { kind: 'switch', from: 'green', to: 'blue', at: NOW.toISOString(), fromTemplate: templateHash(w.s.green.spec!.template, 'slot'), fromGeneration: 1 });
-    await w.cluster.patchService('prod', 'shop', { metadata: { annotations: { [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString(), [HISTORY_ANNOTATION]: history } } }, 'merge');
+    const history = appendHistory([], {
+      kind: 'switch',
+      from: 'green',
+      to: 'blue',
+      at: NOW.toISOString(),
+      fromTemplate: templateHash(w.s.green.spec!.template, 'slot'),
+      fromGeneration: 1,
+    });
+    await w.cluster.patchService(
+      'prod',
+      'shop',
+      { metadata: { annotations: { [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString(), [HISTORY_ANNOTATION]: history } } },
+      'merge',
+    );
     w.sync(); // the cache's snapshot: blue live, green due
     // Then a rollback the cache has not seen: green labelled live, the Service on green.
     await w.cluster.patchDeployment('prod', 'shop-green', { metadata: { labels: { [LIVE_LABEL]: 'true' } } }, 'merge');
@@ -167,8 +206,20 @@ describe('Reconciler: live labels and the scale-down act on a fresh read', () =>
 
   it('due and consistent: the old colour is scaled to 0 and the schedule cleared', async () => {
     const w = world();
-    const history = appendHistory([], { kind: 'switch', from: 'green', to: 'blue', at: NOW.toISOString(), fromTemplate: templateHash(w.s.green.spec!.template, 'slot'), fromGeneration: 1 });
-    await w.cluster.patchService('prod', 'shop', { metadata: { annotations: { [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString(), [HISTORY_ANNOTATION]: history } } }, 'merge');
+    const history = appendHistory([], {
+      kind: 'switch',
+      from: 'green',
+      to: 'blue',
+      at: NOW.toISOString(),
+      fromTemplate: templateHash(w.s.green.spec!.template, 'slot'),
+      fromGeneration: 1,
+    });
+    await w.cluster.patchService(
+      'prod',
+      'shop',
+      { metadata: { annotations: { [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString(), [HISTORY_ANNOTATION]: history } } },
+      'merge',
+    );
     w.sync();
     await w.reconciler.reconcile('prod', 'shop');
     expect(w.cluster.getDeployment('prod', 'shop-green')!.spec!.replicas).toBe(0);
@@ -178,7 +229,7 @@ describe('Reconciler: live labels and the scale-down act on a fresh read', () =>
 });
 
 describe('Reconciler: its fresh read is a GET of each object the cache knows (a LIST when the cache cannot say)', () => {
-  it('by name while the watches deliver; the state read is the cluster\'s, not the cache\'s', async () => {
+  it("by name while the watches deliver; the state read is the cluster's, not the cache's", async () => {
     const w = world();
     await setImageOnLive(w, IMAGE_V2);
     await w.reconciler.reconcile('prod', 'shop');
@@ -196,7 +247,9 @@ describe('Reconciler: its fresh read is a GET of each object the cache knows (a 
     expect(w.store.view('prod', 'shop')!.live).toBe('blue');
     await w.reconciler.reconcile('prod', 'shop');
     expect(image(w.cluster.getDeployment('prod', 'shop-green'))).toBe(IMAGE_V1);
-    const templatePatches = w.cluster.calls.filter((c) => c.method === 'patchDeployment' && c.name === 'shop-green' && JSON.stringify(c.patch).includes('/spec/template'));
+    const templatePatches = w.cluster.calls.filter(
+      (c) => c.method === 'patchDeployment' && c.name === 'shop-green' && JSON.stringify(c.patch).includes('/spec/template'),
+    );
     expect(templatePatches).toEqual([]);
   });
 
@@ -208,7 +261,10 @@ describe('Reconciler: its fresh read is a GET of each object the cache knows (a 
     await w.reconciler.reconcile('prod', 'shop');
     const byName = w.cluster.calls.filter((c) => c.method === 'readApp');
     expect(byName.at(-1)!.known).toEqual({ deployments: ['shop-blue', 'shop-green'], services: ['shop'] });
-    expect(JSON.parse(w.cluster.getDeployment('prod', 'shop-blue')!.metadata.annotations![LAST_CHANGE_ANNOTATION]!)).toMatchObject({ applied: false, reason: 'app shop has no green Deployment to take it' });
+    expect(JSON.parse(w.cluster.getDeployment('prod', 'shop-blue')!.metadata.annotations![LAST_CHANGE_ANNOTATION]!)).toMatchObject({
+      applied: false,
+      reason: 'app shop has no green Deployment to take it',
+    });
 
     const v = world();
     await setImageOnLive(v, IMAGE_V2);
@@ -223,9 +279,19 @@ describe('Reconciler: its fresh read is a GET of each object the cache knows (a 
 
 describe('isPatchTestFailure', () => {
   it.each([
-    { name: "the API server's generic 422, the test in details.causes", e: new ApiError(422, '', 'the server rejected our request due to an error in our request', { details: { causes: [{ message: 'testing value /metadata/generation failed: test failed' }] } }), want: true },
+    {
+      name: "the API server's generic 422, the test in details.causes",
+      e: new ApiError(422, '', 'the server rejected our request due to an error in our request', {
+        details: { causes: [{ message: 'testing value /metadata/generation failed: test failed' }] },
+      }),
+      want: true,
+    },
     { name: 'the words in the message', e: new ApiError(422, 'Invalid', 'testing value /spec/template/metadata/labels/slot failed', {}), want: true },
-    { name: 'a validation error', e: new ApiError(422, 'Invalid', 'Deployment.apps "x" is invalid: spec.template.spec.containers[0].image: Required value', {}), want: false },
+    {
+      name: 'a validation error',
+      e: new ApiError(422, 'Invalid', 'Deployment.apps "x" is invalid: spec.template.spec.containers[0].image: Required value', {}),
+      want: false,
+    },
     { name: 'a conflict is not a test failure', e: new ApiError(409, 'Conflict', 'the object has been modified', {}), want: false },
     { name: 'not an ApiError', e: new Error('test failed'), want: false },
   ])('$name -> $want', ({ e, want }) => expect(isPatchTestFailure(e)).toBe(want));
@@ -254,7 +320,10 @@ describe('LeaderElector over the fake', () => {
     const cluster = new FakeCluster();
     let t = NOW.getTime();
     const now = () => new Date(t);
-    await cluster.createLease('kbg', { metadata: { name: 'lease' }, spec: { holderIdentity: 'dead', leaseDurationSeconds: 15, renewTime: now().toISOString() } });
+    await cluster.createLease('kbg', {
+      metadata: { name: 'lease' },
+      spec: { holderIdentity: 'dead', leaseDurationSeconds: 15, renewTime: now().toISOString() },
+    });
     const b = new LeaderElector({ cluster, namespace: 'kbg', name: 'lease', identity: 'b', log, retryMs: 10, now });
     b.start();
     await new Promise((r) => setTimeout(r, 40));
@@ -282,7 +351,10 @@ describe('Reconciler: release gates (a pre-switch check run as a Job from the Cr
   function gated(withCron = true) {
     const w = world({ shop: { idleImage: IMAGE_V2, serviceAnnotations: { [CHECK_TEMPLATE_ANNOTATION.pre]: 'shop-smoke' } } });
     if (withCron)
-      w.cluster.cronJobs.set('prod/shop-smoke', { metadata: { name: 'shop-smoke' }, spec: { jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 't', image: 'curl' }] } } } } } });
+      w.cluster.cronJobs.set('prod/shop-smoke', {
+        metadata: { name: 'shop-smoke' },
+        spec: { jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 't', image: 'curl' }] } } } } },
+      });
     return w;
   }
 
@@ -351,7 +423,10 @@ describe('Reconciler: the app’s HorizontalPodAutoscaler follows the live colou
     expect(w.cluster.getHpa('prod', 'shop')!.spec!.scaleTargetRef!.name).toBe('shop-green');
     expect(w.cluster.getDeployment('prod', 'shop-green')!.metadata.labels![LIVE_LABEL]).toBe('true');
     const ev = w.cluster.events.find((e) => e.reason === 'RetargetedToLive')!;
-    expect(ev).toMatchObject({ type: 'Normal', involvedObject: { kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', name: 'shop', uid: 'uid-hpa-shop' } });
+    expect(ev).toMatchObject({
+      type: 'Normal',
+      involvedObject: { kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', name: 'shop', uid: 'uid-hpa-shop' },
+    });
     expect(ev.message).toBe('now scales shop-green, the live colour (was shop-blue)');
   });
 
@@ -364,7 +439,11 @@ describe('Reconciler: the app’s HorizontalPodAutoscaler follows the live colou
     expect(w.cluster.getDeployment('prod', 'shop-green')!.spec!.replicas).toBe(5);
     expect(w.cluster.getDeployment('prod', 'shop-blue')!.metadata.resourceVersion).toBe(blueRv);
     expect(w.cluster.events.map((e) => [e.involvedObject.name, e.reason, e.message])).toEqual([
-      ['shop-green', 'ScaledToLiveCount', 'scaled from 2 to 5 replicas, as many as HorizontalPodAutoscaler shop runs the live colour at, so that it can take the load at the switch'],
+      [
+        'shop-green',
+        'ScaledToLiveCount',
+        'scaled from 2 to 5 replicas, as many as HorizontalPodAutoscaler shop runs the live colour at, so that it can take the load at the switch',
+      ],
     ]);
     // Again (a resync): nothing more to do.
     w.sync();

@@ -155,8 +155,7 @@ const body = (fn: (b: Record<string, any>) => void = () => {}) => {
   return JSON.stringify(b);
 };
 const deep = (levels: number, leaf = '1') => '{"a":'.repeat(levels) + leaf + '}'.repeat(levels);
-const deepInside = (fn: (b: Record<string, any>) => void, levels: number) =>
-  body(fn).replace('"__DEEP__"', deep(levels));
+const deepInside = (fn: (b: Record<string, any>) => void, levels: number) => body(fn).replace('"__DEEP__"', deep(levels));
 
 interface Case {
   name: string;
@@ -277,7 +276,7 @@ const CASES: Case[] = [
   { name: 'GET /mutate', method: 'GET', path: '/mutate', status: 405, message: '/mutate takes POST with an AdmissionReview' },
   { name: 'PUT /validate', method: 'PUT', path: '/validate', body: body(), status: 405, message: '/validate takes POST with an AdmissionReview' },
   { name: 'unknown path', path: '/admit', body: body(), status: 404, message: 'not found: this server answers POST /mutate, POST /validate' },
-  { name: 'the apiserver\'s own form, /mutate?timeout=10s: answered normally', path: '/mutate?timeout=10s', body: body(), status: 200, message: '', uid: UID },
+  { name: "the apiserver's own form, /mutate?timeout=10s: answered normally", path: '/mutate?timeout=10s', body: body(), status: 200, message: '', uid: UID },
   { name: '/Validate/ (case and trailing slash, as express matches): answered normally', path: '/Validate/', body: body(), status: 200, message: '', uid: UID },
   { name: 'POST /mutatex', path: '/mutatex', body: body(), status: 404, message: 'not found' },
   { name: 'POST /mutate/extra', path: '/mutate/extra', body: body(), status: 404, message: 'not found' },
@@ -435,9 +434,7 @@ describe('malformed and unexpected requests, by name', () => {
     expect(r.json.response.uid).toBe(UID);
     expect(r.json.response.allowed).toBe(true);
     expect(r.json.response.patchType).toBe('JSONPatch');
-    expect(r.json.response.warnings).toEqual([
-      "image change redirected to shop-green (idle); run 'kubectl bg switch shop -n fixtures' when it is ready",
-    ]);
+    expect(r.json.response.warnings).toEqual(["image change redirected to shop-green (idle); run 'kubectl bg switch shop -n fixtures' when it is ready"]);
     expect(h.redirects.length).toBe(before + 1);
   });
 });
@@ -481,7 +478,9 @@ function fuzzer(seed: number) {
       case 7:
         return Array.from({ length: int(4) }, () => randomValue(depth + 1));
       default:
-        return Object.fromEntries(Array.from({ length: int(4) }, (_, i) => [pick(['metadata', 'spec', 'labels', 'template', 'selector', `k${i}`]), randomValue(depth + 1)]));
+        return Object.fromEntries(
+          Array.from({ length: int(4) }, (_, i) => [pick(['metadata', 'spec', 'labels', 'template', 'selector', `k${i}`]), randomValue(depth + 1)]),
+        );
     }
   };
   /** Every path to a value inside v, shallow first. */
@@ -526,7 +525,9 @@ function fuzzer(seed: number) {
     {
       name: 'replace a request-level field',
       apply: (b) => {
-        if (b?.request && typeof b.request === 'object') b.request[pick(['uid', 'kind', 'resource', 'operation', 'object', 'oldObject', 'name', 'namespace', 'userInfo', 'dryRun', 'subResource'])] = randomValue();
+        if (b?.request && typeof b.request === 'object')
+          b.request[pick(['uid', 'kind', 'resource', 'operation', 'object', 'oldObject', 'name', 'namespace', 'userInfo', 'dryRun', 'subResource'])] =
+            randomValue();
       },
     },
     {
@@ -573,8 +574,20 @@ function fuzzer(seed: number) {
   const textual: { name: string; apply: (s: string) => string }[] = [
     { name: 'truncate', apply: (s) => s.slice(0, int(s.length)) },
     { name: 'duplicate the body', apply: (s) => s + s },
-    { name: 'flip a byte', apply: (s) => { const i = int(s.length); return s.slice(0, i) + String.fromCharCode(int(128)) + s.slice(i + 1); } },
-    { name: 'cut a slice out', apply: (s) => { const i = int(s.length); return s.slice(0, i) + s.slice(i + int(200)); } },
+    {
+      name: 'flip a byte',
+      apply: (s) => {
+        const i = int(s.length);
+        return s.slice(0, i) + String.fromCharCode(int(128)) + s.slice(i + 1);
+      },
+    },
+    {
+      name: 'cut a slice out',
+      apply: (s) => {
+        const i = int(s.length);
+        return s.slice(0, i) + s.slice(i + int(200));
+      },
+    },
   ];
 
   return (bases: string[]): { body: string; endpoint: 'mutate' | 'validate'; what: string } => {

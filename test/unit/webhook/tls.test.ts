@@ -97,7 +97,7 @@ describe('generateSelfSigned', () => {
     expect(x.publicKey.asymmetricKeyDetails!.modulusLength).toBeGreaterThanOrEqual(2048);
   });
 
-  it('the key is the serving certificate\'s private key', () => {
+  it("the key is the serving certificate's private key", () => {
     const key = createPrivateKey(pair.key);
     expect(key.asymmetricKeyDetails!.modulusLength).toBeGreaterThanOrEqual(2048);
     expect(new X509Certificate(pair.cert).checkPrivateKey(key)).toBe(true);
@@ -176,10 +176,16 @@ describe('watchCertFiles', () => {
     if (withCa) writeFileSync(ca, p.ca);
     const changes: CertPair[] = [];
     const waiters: (() => void)[] = [];
-    const w = watchCertFiles(cert, key, withCa ? ca : undefined, (np) => {
-      changes.push(np);
-      waiters.splice(0).forEach((f) => f());
-    }, log);
+    const w = watchCertFiles(
+      cert,
+      key,
+      withCa ? ca : undefined,
+      (np) => {
+        changes.push(np);
+        waiters.splice(0).forEach((f) => f());
+      },
+      log,
+    );
     const nextChange = (timeoutMs = 5000) =>
       new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('no onChange within the timeout')), timeoutMs);
@@ -270,10 +276,16 @@ describe('watchCertFiles', () => {
     writeFileSync(key, pair.key);
     const installed: string[] = [];
     const before = lines.length;
-    const w = watchCertFiles(cert, key, undefined, (p) => {
-      tls.createSecureContext({ cert: p.cert, key: p.key }); // throws on a mismatched pair
-      installed.push(p.cert);
-    }, log);
+    const w = watchCertFiles(
+      cert,
+      key,
+      undefined,
+      (p) => {
+        tls.createSecureContext({ cert: p.cert, key: p.key }); // throws on a mismatched pair
+        installed.push(p.cert);
+      },
+      log,
+    );
     try {
       writeFileSync(cert, other.cert); // the key stays the old one
       await waitFor(() => lines.slice(before).join('').includes('could not be loaded'));
