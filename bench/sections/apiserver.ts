@@ -148,16 +148,6 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
 
   const of = (k: Sample['kind']) => samples.filter((s) => s.kind === k && !s.error).map((s) => s.ms);
   const errors = samples.filter((s) => s.error);
-  const enrolled = of('enrolled');
-  const plain = of('plain');
-  const f = ((xs: number[]) => ({
-    n: xs.length,
-    median: percentile(xs, 50),
-    p90: percentile(xs, 90),
-    p99: percentile(xs, 99),
-    mean: mean(xs),
-    max: Math.max(...xs),
-  }))(of('floor'));
   const st = (xs: number[]) => ({
     n: xs.length,
     median: percentile(xs, 50),
@@ -166,8 +156,9 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
     mean: mean(xs),
     max: Math.max(...xs),
   });
-  const e = st(enrolled);
-  const p = st(plain);
+  const e = st(of('enrolled'));
+  const p = st(of('plain'));
+  const f = st(of('floor'));
   const applied = st(samples.filter((x) => x.appliedMs !== undefined).map((x) => x.appliedMs!));
   const redirected = samples.filter((s) => s.kind === 'enrolled' && s.redirected).length;
   const notRedirected = samples.filter((s) => s.kind === 'enrolled' && !s.error && !s.redirected).length;
@@ -178,47 +169,23 @@ export async function apiserverSection(cfg: Config): Promise<SectionResult> {
     }),
   ) as Record<string, { sum: number; count: number; meanMs: number }>;
 
+  type Stats = ReturnType<typeof st>;
+  const statsRow = (name: string, x: Stats) => [name, String(x.n), fmt(x.median), fmt(x.p90), fmt(x.p99), fmt(x.mean), fmt(x.max)];
+  const ratioRow = (name: string, x: Stats, y: Stats) => [
+    name,
+    '',
+    ...(['median', 'p90', 'p99', 'mean'] as const).map((k) => `${fmt(ratio(x[k], y[k]))}x`),
+    '',
+  ];
   const rows = [
-    ['not enrolled (no webhook call)', String(p.n), fmt(p.median), fmt(p.p90), fmt(p.p99), fmt(p.mean), fmt(p.max)],
-    ['floor: an allow-only mutating webhook', String(f.n), fmt(f.median), fmt(f.p90), fmt(f.p99), fmt(f.mean), fmt(f.max)],
-    ['enrolled, live colour (redirected)', String(e.n), fmt(e.median), fmt(e.p90), fmt(e.p99), fmt(e.mean), fmt(e.max)],
-    [
-      'ratio (floor / plain)',
-      '',
-      `${fmt(ratio(f.median, p.median))}x`,
-      `${fmt(ratio(f.p90, p.p90))}x`,
-      `${fmt(ratio(f.p99, p.p99))}x`,
-      `${fmt(ratio(f.mean, p.mean))}x`,
-      '',
-    ],
-    [
-      'ratio (enrolled / floor)',
-      '',
-      `${fmt(ratio(e.median, f.median))}x`,
-      `${fmt(ratio(e.p90, f.p90))}x`,
-      `${fmt(ratio(e.p99, f.p99))}x`,
-      `${fmt(ratio(e.mean, f.mean))}x`,
-      '',
-    ],
+    statsRow('not enrolled (no webhook call)', p),
+    statsRow('floor: an allow-only mutating webhook', f),
+    statsRow('enrolled, live colour (redirected)', e),
+    ratioRow('ratio (floor / plain)', f, p),
+    ratioRow('ratio (enrolled / floor)', e, f),
     ['added latency (enrolled - plain)', '', fmt(e.median - p.median), fmt(e.p90 - p.p90), fmt(e.p99 - p.p99), fmt(e.mean - p.mean), ''],
-    [
-      'ratio (enrolled / plain)',
-      '',
-      `${fmt(ratio(e.median, p.median))}x`,
-      `${fmt(ratio(e.p90, p.p90))}x`,
-      `${fmt(ratio(e.p99, p.p99))}x`,
-      `${fmt(ratio(e.mean, p.mean))}x`,
-      '',
-    ],
-    [
-      'PATCH answered -> idle generation moved',
-      String(applied.n),
-      fmt(applied.median),
-      fmt(applied.p90),
-      fmt(applied.p99),
-      fmt(applied.mean),
-      fmt(applied.max),
-    ],
+    ratioRow('ratio (enrolled / plain)', e, p),
+    statsRow('PATCH answered -> idle generation moved', applied),
   ];
   const liveImage = liveNow.spec?.template?.spec?.containers?.[0]?.image;
   const text = [

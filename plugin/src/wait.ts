@@ -27,14 +27,20 @@ export interface Poll {
   intervalMs: number;
 }
 
-async function poll<T>(p: Poll, what: string, check: () => Promise<{ done: true; value: T } | { done: false; state: string }>): Promise<T> {
+/** Calls check until it is done; on timeout exit 3 with what it waited for, its last state, and the hint if given. */
+export async function poll<T>(
+  p: Poll,
+  what: string,
+  check: () => Promise<{ done: true; value: T } | { done: false; state: string }>,
+  hint?: string,
+): Promise<T> {
   const start = p.ctx.now().getTime();
   const deadline = start + p.timeout * 1000;
   for (;;) {
     const r = await check();
     if (r.done) return r.value;
     if (p.ctx.signal?.aborted) throw new CliError(`interrupted while waiting for ${what} (${r.state})`, EXIT.ERROR);
-    if (p.ctx.now().getTime() >= deadline) throw timedOut(`timed out after ${formatDuration(p.timeout)} waiting for ${what}: ${r.state}`);
+    if (p.ctx.now().getTime() >= deadline) throw timedOut(`timed out after ${formatDuration(p.timeout)} waiting for ${what}: ${r.state}`, hint);
     await p.ctx.sleep(p.intervalMs, p.ctx.signal);
   }
 }

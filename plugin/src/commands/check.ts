@@ -8,17 +8,18 @@ import {
   CHECK_RESULT_ANNOTATION,
   CHECK_TEMPLATE_ANNOTATION,
   type CheckView,
+  checkTemplateOf,
   checkViews,
   readCheckUnverified,
   rerunCheckPatch,
 } from '../../../src/core/checks.ts';
-import { formatDuration } from '../../../src/core/duration.ts';
 import { requireApp } from '../app-objects.ts';
 import { isStatus } from '../cluster.ts';
 import { type Context, type GlobalOptions, nsFlag, openSession, type Session } from '../context.ts';
 import { CliError, EXIT, refused } from '../exit-codes.ts';
 import { type OutputFormat, parseOutput, parseTimeout } from '../flags.ts';
 import { CHECK_TITLE, describeCheck } from '../render/status.ts';
+import { poll } from '../wait.ts';
 
 export interface CheckFlags {
   wait: boolean;
@@ -78,8 +79,7 @@ export async function runCheck(s: Session, app: string, f: CheckFlags): Promise<
   const ns = nsFlag(s.namespace);
   let view = await readView(s, app);
   if (!view.active) throw new CliError(view.problems[0] ?? `app ${app} has no active Service`, EXIT.ERROR, `kubectl bg status ${app}${ns}`);
-  const declared = (['pre', 'post'] as const).filter((p) => view.active?.metadata.annotations?.[CHECK_TEMPLATE_ANNOTATION[p]]);
-  if (declared.length === 0)
+  if (!checkTemplateOf(view, 'pre') && !checkTemplateOf(view, 'post'))
     throw refused(
       `app ${app} declares no release checks`,
       `name a CronJob (suspend: true) whose jobTemplate is the check: 'kubectl annotate service ${view.active.metadata.name}${ns} ${CHECK_TEMPLATE_ANNOTATION.pre}=<cronjob>'`,
@@ -101,25 +101,18 @@ export async function runCheck(s: Session, app: string, f: CheckFlags): Promise<
     shown = key;
   };
   show(checks);
-  if (f.wait && !checks.every(settled)) {
-    const deadline = s.ctx.now().getTime() + f.timeout * 1000;
-    while (!checks.every(settled)) {
-      if (s.ctx.now().getTime() >= deadline)
-        throw new CliError(
-          `timed out after ${formatDuration(f.timeout)} waiting for the checks of ${app}: ${checks
-            .filter((c) => !settled(c))
-            .map((c) => `${c.phase}-switch ${c.state}`)
-            .join(', ')}`,
-          EXIT.TIMEOUT,
-          `kubectl bg check ${app}${ns}`,
-        );
-      await s.ctx.sleep(f.pollMs ?? 1000, s.ctx.signal);
-      if (s.ctx.signal?.aborted) throw new CliError(`interrupted while waiting for the checks of ${app}`, EXIT.ERROR);
-      view = await readView(s, app);
-      checks = checkViews(view, readCheckUnverified);
-      show(checks);
-    }
-  }
+  if (f.wait && !checks.every(settled))
+    checks = await poll(
+      { ctx: s.ctx, timeout: f.timeout, intervalMs: f.pollMs ?? 1000 },
+      `the checks of ${app}`,
+      async () => {
+        const now = checkViews(await readView(s, app), readCheckUnverified);
+        show(now);
+        const open = now.filter((c) => !settled(c));
+        return open.length ? { done: false, state: open.map((c) => `${c.phase}-switch ${c.state}`).join(', ') } : { done: true, value: now };
+      },
+      `kubectl bg check ${app}${ns}`,
+    );
   const doc: CheckDocument = { app, namespace: s.namespace, checks };
   if (f.output === 'json') s.out(`${JSON.stringify(doc, null, 2)}\n`);
   else if (f.output === 'yaml') s.out(YAML.stringify(doc));

@@ -34,6 +34,24 @@ import { FakeCluster } from './fake-cluster.ts';
 
 const log = createLogger('silent');
 
+/** The switch from green to blue recorded, and green's scale-down due a second ago. */
+async function greenDueForScaleDown(w: ReturnType<typeof world>): Promise<void> {
+  const history = appendHistory([], {
+    kind: 'switch',
+    from: 'green',
+    to: 'blue',
+    at: NOW.toISOString(),
+    fromTemplate: templateHash(w.s.green.spec!.template, 'slot'),
+    fromGeneration: 1,
+  });
+  await w.cluster.patchService(
+    'prod',
+    'shop',
+    { metadata: { annotations: { [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString(), [HISTORY_ANNOTATION]: history } } },
+    'merge',
+  );
+}
+
 function world(o: { leader?: boolean; shop?: ShopOptions } = {}) {
   const s = shop(o.shop);
   const cluster = new FakeCluster();
@@ -180,20 +198,7 @@ describe('Reconciler: live labels and the scale-down act on a fresh read', () =>
 
   it('a stale snapshot (cache: blue live, green due for scale-down) with the cluster rolled back to green: green is never scaled down', async () => {
     const w = world();
-    const history = appendHistory([], {
-      kind: 'switch',
-      from: 'green',
-      to: 'blue',
-      at: NOW.toISOString(),
-      fromTemplate: templateHash(w.s.green.spec!.template, 'slot'),
-      fromGeneration: 1,
-    });
-    await w.cluster.patchService(
-      'prod',
-      'shop',
-      { metadata: { annotations: { [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString(), [HISTORY_ANNOTATION]: history } } },
-      'merge',
-    );
+    await greenDueForScaleDown(w);
     w.sync(); // the cache's snapshot: blue live, green due
     // Then a rollback the cache has not seen: green labelled live, the Service on green.
     await w.cluster.patchDeployment('prod', 'shop-green', { metadata: { labels: { [LIVE_LABEL]: 'true' } } }, 'merge');
@@ -206,20 +211,7 @@ describe('Reconciler: live labels and the scale-down act on a fresh read', () =>
 
   it('due and consistent: the old colour is scaled to 0 and the schedule cleared', async () => {
     const w = world();
-    const history = appendHistory([], {
-      kind: 'switch',
-      from: 'green',
-      to: 'blue',
-      at: NOW.toISOString(),
-      fromTemplate: templateHash(w.s.green.spec!.template, 'slot'),
-      fromGeneration: 1,
-    });
-    await w.cluster.patchService(
-      'prod',
-      'shop',
-      { metadata: { annotations: { [SCALE_DOWN_AT_ANNOTATION]: new Date(NOW.getTime() - 1000).toISOString(), [HISTORY_ANNOTATION]: history } } },
-      'merge',
-    );
+    await greenDueForScaleDown(w);
     w.sync();
     await w.reconciler.reconcile('prod', 'shop');
     expect(w.cluster.getDeployment('prod', 'shop-green')!.spec!.replicas).toBe(0);
